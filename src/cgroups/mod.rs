@@ -1,0 +1,245 @@
+//! Cgroups: where a container's cgroup lives on this host (v1, v2 or hybrid), creating it,
+//! moving processes in, listing them, freezing, and removing only what berth created.
+//!
+//! cgroupsPath semantics: an absolute path is taken below each hierarchy's root; a relative
+//! path, or none at all, goes below `/berth`. Never below the caller's own cgroup: on
+//! machines where the caller runs inside a service's cgroup, that one is not ours to grow.
+
+mod layout;
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use layout::{Hierarchy, Layout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cgroup {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("no cgroup hierarchy is mounted")]
+    NoHierarchy,
+    #[error("systemd cgroup paths ({0:?}) are not supported yet: berth has no systemd driver")]
+    Systemd(String),
+    #[error("linux.cgroupsPath {0:?}: must not contain '..'")]
+    BadPath(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+/// One directory of the container's cgroup in one hierarchy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// Controllers of that hierarchy (v1), empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+}
+
+/// A container's cgroup, as recorded in its state file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroup {
+    pub dirs: Vec<Dir>,
+    /// Directories this container's create made, parents first: delete removes these only.
+    pub created: Vec<PathBuf>,
+}
+
+/// The cgroup path (relative to each hierarchy's root) for a container.
+pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf, Error> {
+    let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+    if systemd {
+        return Err(Error::Systemd(raw.unwrap_or_default()));
+    }
+    let p = match cgroups_path {
+        None => PathBuf::from("berth").join(id),
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from("berth").join(id),
+        Some(p) if p.is_absolute() => p.strip_prefix("/").unwrap_or(p).to_path_buf(),
+        Some(p) => PathBuf::from("berth").join(p),
+    };
+    if p.components().any(|c| !matches!(c, Component::Normal(_))) || p.as_os_str().is_empty() {
+        return Err(Error::BadPath(raw.unwrap_or_default()));
+    }
+    Ok(p)
+}
+
+impl Cgroup {
+    /// Creates (or adopts, if it exists) the cgroup below every hierarchy of `layout`.
+    pub fn create(layout: &Layout, rel: &Path) -> Result<Cgroup, Error> {
+        let mut cg = Cgroup::default();
+        if layout.hierarchies.is_empty() {
+            return Err(Error::NoHierarchy);
+        }
+        for h in &layout.hierarchies {
+            let dir = h.mountpoint.join(rel);
+            let r = cg.mkdir_all(&h.mountpoint, rel, h.controllers.iter().any(|c| c == "cpuset"));
+            if let Err(e) = r {
+                cg.destroy_created();
+                return Err(e);
+            }
+            cg.dirs.push(Dir { path: dir, controllers: h.controllers.clone(), v2: h.v2 });
+        }
+        Ok(cg)
+    }
+
+    fn mkdir_all(&mut self, mount: &Path, rel: &Path, cpuset: bool) -> Result<(), Error> {
+        let mut cur = mount.to_path_buf();
+        for c in rel.components() {
+            let parent = cur.clone();
+            cur.push(c);
+            match fs::create_dir(&cur) {
+                Ok(()) => {
+                    self.created.push(cur.clone());
+                    if cpuset {
+                        // A v1 cpuset cgroup starts with empty cpus/mems and accepts no task
+                        // until they are filled: inherit the parent's, as runc does.
+                        for f in ["cpuset.cpus", "cpuset.mems"] {
+                            let v = fs::read_to_string(parent.join(f)).map_err(io_err(&parent))?;
+                            let target = cur.join(f);
+                            crate::util::fs::write_file(&target, v.trim()).map_err(io_err(&target))?;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::Io { path: cur, source: e }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy.
+    pub fn add(&self, pid: i32) -> Result<(), Error> {
+        let s = pid.to_string();
+        for d in &self.dirs {
+            let f = d.path.join("cgroup.procs");
+            crate::util::fs::write_file(&f, &s).map_err(io_err(&f))?;
+        }
+        Ok(())
+    }
+
+    /// The directory that best answers "which processes are in the container".
+    fn procs_dir(&self) -> Option<&Dir> {
+        let by = |name: &str| self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == name));
+        by("pids").or_else(|| by("freezer")).or_else(|| self.dirs.iter().find(|d| d.v2)).or(self.dirs.first())
+    }
+
+    /// Every pid in the container's cgroup (and its sub-cgroups).
+    pub fn pids(&self) -> Result<Vec<i32>, Error> {
+        let Some(d) = self.procs_dir() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        collect_pids(&d.path, &mut out)?;
+        Ok(out)
+    }
+
+    fn freezer(&self) -> Option<(PathBuf, bool)> {
+        if let Some(d) = self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer")) {
+            return Some((d.path.join("freezer.state"), false));
+        }
+        self.dirs.iter().find(|d| d.v2).map(|d| (d.path.join("cgroup.freeze"), true))
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        match self.freezer() {
+            Some((f, v2)) => match fs::read_to_string(f) {
+                Ok(s) if v2 => s.trim() == "1",
+                Ok(s) => s.trim() != "THAWED",
+                Err(_) => false,
+            },
+            None => false,
+        }
+    }
+
+    /// Freezes or thaws the cgroup and waits until the kernel reports the new state.
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
+        let Some((f, v2)) = self.freezer() else { return Err(Error::NoHierarchy) };
+        let value = match (v2, frozen) {
+            (true, true) => "1",
+            (true, false) => "0",
+            (false, true) => "FROZEN",
+            (false, false) => "THAWED",
+        };
+        crate::util::fs::write_file(&f, value).map_err(io_err(&f))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.is_frozen() != frozen && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Removes the directories this container created, deepest first. A cgroup that
+    /// still has processes is retried for a short while (an exiting task leaves it late).
+    pub fn destroy(&self) -> Result<(), Error> {
+        let mut first_err = None;
+        for d in self.created.iter().rev() {
+            let deadline = Instant::now() + Duration::from_millis(500);
+            loop {
+                match remove_tree(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    // A shared parent (e.g. /berth) still used by another container.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        // Parents are shared between containers; only the leaf must go.
+                        if self.dirs.iter().any(|x| &x.path == d) && first_err.is_none() {
+                            first_err = Some(Error::Io { path: d.clone(), source: e });
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn destroy_created(&self) {
+        let _ = self.destroy();
+    }
+}
+
+/// rmdir of a cgroup directory and the sub-cgroups a container made inside it.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    fs::remove_dir(dir)
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
+    let f = dir.join("cgroup.procs");
+    let s = fs::read_to_string(&f).map_err(io_err(&f))?;
+    out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&e.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_relative_paths_live_below_berth() {
+        assert_eq!(relative_path(None, "c1", false).unwrap(), PathBuf::from("berth/c1"));
+        assert_eq!(relative_path(Some(Path::new("x/y")), "c1", false).unwrap(), PathBuf::from("berth/x/y"));
+        assert_eq!(relative_path(Some(Path::new("/a/b")), "c1", false).unwrap(), PathBuf::from("a/b"));
+        assert!(relative_path(Some(Path::new("/a/../b")), "c1", false).is_err());
+        assert!(relative_path(Some(Path::new("/")), "c1", false).is_err());
+        assert!(matches!(relative_path(Some(Path::new("s.slice:p:n")), "c", true), Err(Error::Systemd(_))));
+    }
+}

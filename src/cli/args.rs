@@ -1,0 +1,151 @@
+//! The command line, as runc has it (../shared/cli-surface.md). Options are accepted
+//! before and after the container ID, as `--flag value` and `--flag=value`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", about = "berth: an OCI container runtime, compatible with runc", disable_version_flag = true)]
+pub struct Cli {
+    /// Root directory for storage of container state
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+    /// Log file (default: stderr)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd cgroup paths (slice:prefix:name)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (accepted for compatibility)
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Path to the bundle (the directory holding config.json)
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// AF_UNIX socket to receive the pty master of a terminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a session keyring (accepted; berth creates none)
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N additional fds (3 .. 3+N-1) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container
+    Create(CreateArgs),
+    /// Run the user program of a created container
+    Start { id: String },
+    /// Create and start a container
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container's process
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Do not delete the container after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Output the state of a container
+    State { id: String },
+    /// Send a signal to a container's init (or every process with --all)
+    Kill {
+        /// Signal all processes in the container's cgroup
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container and what it holds
+    Delete {
+        /// Kill and delete a running or paused container; succeed if it does not exist
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers
+    List {
+        /// table or json
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        /// Print only the IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short = 'b', long)]
+        bundle: Option<PathBuf>,
+        #[arg(long = "rootless", id = "spec_rootless")]
+        rootless: bool,
+    },
+    /// List the processes of a container
+    Ps {
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options passed to ps(1)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Output the features this runtime supports (runtime-spec features.md)
+    Features,
+    /// Run a process in a running container
+    #[command(disable_help_flag = false)]
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Update a container's resource limits
+    Update {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Stream container events and statistics
+    Events {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Checkpoint a container (needs CRIU; not supported)
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Restore a container (needs CRIU; not supported)
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+}

@@ -1,0 +1,164 @@
+//! The `berth` command: parses the command line, runs one library operation, prints
+//! its output, and logs an error exactly once, here at the top.
+
+mod args;
+mod output;
+mod run;
+
+
+use clap::Parser;
+
+use crate::container::{self, signal, Container, CreateOptions, Runtime};
+use crate::logging::{self, Format};
+
+pub use args::{Cli, Command};
+
+/// A failed command: the message and the exit code.
+pub struct Failure {
+    pub msg: String,
+    pub code: i32,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure { msg: e.to_string(), code: 1 }
+    }
+}
+
+fn fail(msg: impl Into<String>) -> Failure {
+    Failure { msg: msg.into(), code: 1 }
+}
+
+/// Entry point of the binary; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let format = if cli.log_format == "json" { Format::Json } else { Format::Text };
+    logging::init(cli.log.as_deref(), format, cli.debug);
+    if cli.log_format != "json" && cli.log_format != "text" {
+        return report(fail(format!("unknown log-format {:?}: use text or json", cli.log_format)));
+    }
+    if cli.version {
+        print!("{}", version());
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        print!("{}", version());
+        return 0;
+    };
+    let rt = Runtime { root: cli.root.clone(), systemd_cgroup: cli.systemd_cgroup };
+    match dispatch(&rt, command) {
+        Ok(code) => code,
+        Err(f) => report(f),
+    }
+}
+
+/// Logs the error once: to the log file (engines read its last line) and to stderr.
+fn report(f: Failure) -> i32 {
+    logging::error(&f.msg);
+    if logging::has_file() {
+        eprintln!("berth: error: {}", f.msg);
+    }
+    f.code
+}
+
+pub fn version() -> String {
+    format!(
+        "berth version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BERTH_COMMIT").unwrap_or(concat!("v", env!("CARGO_PKG_VERSION"))),
+        crate::SPEC_VERSION
+    )
+}
+
+fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
+    match command {
+        Command::Create(a) => {
+            let o = CreateOptions {
+                id: &a.id,
+                bundle: &a.bundle,
+                pid_file: a.pid_file.as_deref(),
+                console_socket: a.console_socket.as_deref(),
+                no_pivot: a.no_pivot,
+                preserve_fds: a.preserve_fds,
+            };
+            container::create(rt, &o)?;
+            Ok(0)
+        }
+        Command::Run { create, detach, keep } => run::run(rt, &create, detach, keep),
+        Command::Start { id } => {
+            container::start(rt, &id)?;
+            Ok(0)
+        }
+        Command::State { id } => {
+            let c = Container::load(rt, &id)?;
+            let v = c.oci_state(c.status());
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = signal::parse(&signal).ok_or_else(|| fail(format!("invalid signal {signal:?}")))?;
+            container::kill(rt, &id, sig, all)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => {
+            container::delete(rt, &id, force)?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => output::list(rt, &format, quiet),
+        Command::Spec { bundle, rootless } => {
+            let dir = bundle.unwrap_or_else(|| ".".into());
+            let path = dir.join("config.json");
+            if path.exists() {
+                return Err(fail("File config.json exists. Remove it first."));
+            }
+            // SAFETY: getuid/getgid cannot fail.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            let v = crate::config::default_spec(rootless, uid, gid);
+            let text = serde_json::to_string_pretty(&v)?;
+            std::fs::write(&path, text + "\n").map_err(|e| fail(format!("write {}: {e}", path.display())))?;
+            Ok(0)
+        }
+        Command::Ps { format, id, ps_args } => output::ps(rt, &id, &format, &ps_args),
+        Command::Pause { id } => {
+            pause(rt, &id, true)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            pause(rt, &id, false)?;
+            Ok(0)
+        }
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&output::features())?);
+            Ok(0)
+        }
+        Command::Exec { .. } => Err(fail("exec is not implemented yet")),
+        Command::Update { .. } => Err(fail("update is not implemented yet")),
+        Command::Events { .. } => Err(fail("events is not implemented yet")),
+        Command::Checkpoint { .. } | Command::Restore { .. } => Err(fail("checkpoint/restore is not supported: berth has no CRIU support")),
+    }
+}
+
+fn pause(rt: &Runtime, id: &str, freeze: bool) -> Result<(), Failure> {
+    use crate::container::Status;
+    let c = Container::load(rt, id)?;
+    let status = c.status();
+    match (freeze, status) {
+        (true, Status::Running | Status::Created) | (false, Status::Paused) => {}
+        (true, s) => return Err(fail(format!("container {id} is not running: {}", s.as_str()))),
+        (false, s) => return Err(fail(format!("container {id} is not paused: {}", s.as_str()))),
+    }
+    c.state.cgroup.set_frozen(freeze)?;
+    Ok(())
+}
+

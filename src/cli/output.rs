@@ -1,0 +1,149 @@
+//! Output of `list`, `ps` and `features` in the shapes runc prints and tools parse.
+
+use std::os::unix::fs::MetadataExt;
+
+use super::{fail, Failure};
+use crate::container::{state, Container, Runtime};
+
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| p.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).map(|f| f[0].to_string()))
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
+/// Go's text/tabwriter as runc configures it (minwidth 12, padding 3): every column but
+/// the last is padded to its widest cell plus 3, and to at least 12.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < r.len() {
+                let w = (widths[i] + 3).max(12);
+                out.push_str(&" ".repeat(w - c.chars().count()));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
+    if format != "table" && format != "json" {
+        return Err(fail(format!("invalid format option {format:?}")));
+    }
+    let mut items = Vec::new();
+    for id in state::list_ids(&rt.root)? {
+        // A container deleted meanwhile is simply not listed.
+        let Ok(c) = Container::load(rt, &id) else { continue };
+        let owner = std::fs::metadata(&c.dir.path).map(|m| user_name(m.uid())).unwrap_or_default();
+        let mut v = c.oci_state(c.status());
+        v["owner"] = owner.into();
+        items.push(v);
+    }
+    if quiet {
+        for v in &items {
+            println!("{}", v["id"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    if format == "json" {
+        // runc encodes an empty list as null (a nil Go slice).
+        if items.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::Value::Array(items));
+        }
+        return Ok(0);
+    }
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for v in &items {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        rows.push(vec![s("id"), v["pid"].to_string(), s("status"), s("bundle"), s("created"), s("owner")]);
+    }
+    print!("{}", table(&rows));
+    Ok(0)
+}
+
+/// `ps`: runc runs `ps -ef` (or the given options) and keeps the header and the lines
+/// whose PID column is one of the container's; `--format json` prints the pid array.
+pub fn ps(rt: &Runtime, id: &str, format: &str, ps_args: &[String]) -> Result<i32, Failure> {
+    let c = Container::load(rt, id)?;
+    let pids = c.state.cgroup.pids()?;
+    if format == "json" {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
+    if format != "table" {
+        return Err(fail(format!("invalid format option {format:?}")));
+    }
+    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let out = std::process::Command::new("ps").args(&args).output().map_err(|e| fail(format!("ps: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| fail("ps output has no PID column"))?;
+    println!("{header}");
+    for l in lines {
+        if l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            println!("{l}");
+        }
+    }
+    Ok(0)
+}
+
+/// runtime-spec features.md.
+pub fn features() -> serde_json::Value {
+    let mount_options: Vec<&str> = vec![
+        "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime",
+        "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand",
+        "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro",
+        "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
+        "strictatime", "suid", "sync", "unbindable",
+    ];
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": mount_options,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>(),
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+            "intelRdt": { "enabled": false },
+            "mountExtensions": { "idmap": { "enabled": false } }
+        },
+        "annotations": {
+            "org.opencontainers.runc.version": env!("CARGO_PKG_VERSION"),
+            "io.github.berth.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let rows = vec![vec!["ID".to_string(), "PID".into(), "X".into()], vec!["a-long-container-id".into(), "1".into(), "y".into()]];
+        let t = table(&rows);
+        let first: Vec<&str> = t.lines().collect();
+        assert_eq!(first[0], format!("ID{}PID{}X", " ".repeat(22 - 2), " ".repeat(12 - 3)));
+        assert!(first[1].starts_with("a-long-container-id   1"));
+    }
+}

@@ -1,0 +1,86 @@
+//! `run`: create + start, then (in the foreground) forward signals to the container's
+//! init, reap it, delete the container and exit with its status.
+//!
+//! No lost exit: every catchable signal is blocked *before* the init is cloned, so a
+//! SIGCHLD from an init that exits at once stays pending until sigwaitinfo picks it up,
+//! and the init is our own child, so its zombie waits for our waitpid.
+
+use super::args::CreateArgs;
+use super::Failure;
+use crate::container::{self, CreateOptions, Runtime};
+
+fn block_all() -> libc::sigset_t {
+    // SAFETY: signal-set manipulation on local data and our own mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::sigdelset(&mut set, libc::SIGSEGV);
+        libc::sigdelset(&mut set, libc::SIGBUS);
+        libc::sigdelset(&mut set, libc::SIGFPE);
+        libc::sigdelset(&mut set, libc::SIGILL);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32, Failure> {
+    let set = if detach { None } else { Some(block_all()) };
+    if !detach {
+        // Orphans of a container without its own pid namespace are reaped by us.
+        // SAFETY: prctl on ourselves.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    }
+    let o = CreateOptions {
+        id: &a.id,
+        bundle: &a.bundle,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+    };
+    let created = container::create(rt, &o)?;
+    if let Err(e) = container::start(rt, &a.id) {
+        let _ = container::delete(rt, &a.id, true);
+        return Err(e.into());
+    }
+    let Some(set) = set else { return Ok(0) };
+    let code = wait_forwarding(created.pid, &set);
+    if !keep {
+        if let Err(e) = container::delete(rt, &a.id, true) {
+            crate::logging::warn(&format!("delete after run: {e}"));
+        }
+    }
+    Ok(code)
+}
+
+/// Waits for `pid` to exit, forwarding every other signal to it. Returns its exit code,
+/// 128+N when killed by signal N.
+fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
+    loop {
+        // Reap first: the init may already be a zombie.
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on our children without blocking.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r <= 0 {
+                break;
+            }
+            if r == pid {
+                if libc::WIFEXITED(status) {
+                    return libc::WEXITSTATUS(status);
+                }
+                if libc::WIFSIGNALED(status) {
+                    return 128 + libc::WTERMSIG(status);
+                }
+            }
+        }
+        // SAFETY: sigwaitinfo on signals we blocked.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        if sig > 0 && sig != libc::SIGCHLD {
+            // SAFETY: forwarding to our own child by pid (it is not reaped yet, so the
+            // pid cannot have been reused).
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Checks on config.json made before `create` touches the system, so that bad input
+//! fails with the field and the reason and leaves nothing behind.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+
+use super::{invalid, Error};
+
+/// Validates a spec for `create`. `bundle` is the absolute bundle directory.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), Error> {
+    let root = spec.root().as_ref().ok_or_else(|| invalid("root", "is required on Linux"))?;
+    let rootfs = bundle.join(root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(invalid("root.path", format!("{} is not a directory", rootfs.display()))),
+        Err(e) => return Err(invalid("root.path", format!("{}: {e}", rootfs.display()))),
+    }
+    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "is required by create"))?;
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name the program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid("process.cwd", format!("{:?} is not an absolute path", process.cwd())));
+    }
+    if let Some(env) = process.env() {
+        for (i, e) in env.iter().enumerate() {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(invalid(format!("process.env[{i}]"), format!("{e:?} is not NAME=VALUE")));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if !seen.insert(format!("{:?}", r.typ())) {
+            return Err(invalid(format!("process.rlimits[{i}].type"), format!("{:?} is set twice", r.typ())));
+        }
+        if r.soft() > r.hard() {
+            return Err(invalid(format!("process.rlimits[{i}]"), "soft limit is above the hard limit"));
+        }
+    }
+    if process.terminal().unwrap_or(false) && process.console_size().is_some_and(|b| b.width() == 0 && b.height() != 0) {
+        return Err(invalid("process.consoleSize", "width is 0"));
+    }
+    validate_hooks(spec)?;
+    validate_linux(spec)
+}
+
+#[allow(deprecated)]
+fn validate_hooks(spec: &Spec) -> Result<(), Error> {
+    let Some(hooks) = spec.hooks() else { return Ok(()) };
+    let all: [(&str, &Option<Vec<Hook>>); 6] = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (name, list) in all {
+        for (i, h) in list.iter().flatten().enumerate() {
+            // config.md: "This specification extends the IEEE standard in that path MUST be absolute."
+            if !h.path().is_absolute() {
+                return Err(invalid(format!("hooks.{name}[{i}].path"), "must be an absolute path"));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(invalid(format!("hooks.{name}[{i}].timeout"), "must be greater than zero"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_linux(spec: &Spec) -> Result<(), Error> {
+    let Some(linux) = spec.linux() else {
+        return Err(invalid("linux", "is required: berth needs at least a mount namespace"));
+    };
+    let namespaces = linux.namespaces().as_deref().unwrap_or(&[]);
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        // config-linux.md: "If a namespace type is specified more than once, the runtime MUST generate an error."
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(format!("linux.namespaces[{i}]"), format!("{:?} namespace listed twice", ns.typ())));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(invalid(format!("linux.namespaces[{i}].path"), "must be an absolute path"));
+            }
+        }
+    }
+    let has = |t| seen.contains(&t);
+    let new_userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_userns && linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+        return Err(invalid("linux.uidMappings", "a new user namespace needs uid mappings"));
+    }
+    if new_userns && linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+        return Err(invalid("linux.gidMappings", "a new user namespace needs gid mappings"));
+    }
+    if maps && !new_userns {
+        return Err(invalid("linux.uidMappings", "mappings are set but no new user namespace is requested"));
+    }
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(invalid("linux.namespaces", "a mount namespace is required to set up the rootfs"));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid("hostname", "cannot be set without a UTS namespace"));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid("domainname", "cannot be set without a UTS namespace"));
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        if !has(LinuxNamespaceType::Time) {
+            return Err(invalid("linux.timeOffsets", "set without a time namespace"));
+        }
+        for k in offsets.keys() {
+            if k != "monotonic" && k != "boottime" {
+                return Err(invalid(format!("linux.timeOffsets.{k}"), "only monotonic and boottime exist"));
+            }
+        }
+    }
+    if let Some(p) = linux.cgroups_path() {
+        if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(invalid("linux.cgroupsPath", "must not contain '..'"));
+        }
+    }
+    if let Some(prop) = linux.rootfs_propagation() {
+        if crate::rootfs::propagation_flag(prop).is_none() {
+            return Err(invalid("linux.rootfsPropagation", format!("unknown propagation {prop:?}")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Spec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.3.0",
+            "root": {"path": "/"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}]}
+        })
+    }
+
+    fn err_field(v: serde_json::Value) -> String {
+        match validate(&spec(v), Path::new("/")) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn base_is_valid() {
+        validate(&spec(base()), Path::new("/")).unwrap();
+    }
+
+    #[test]
+    fn rejects_each_bad_field_by_name() {
+        let mut v = base();
+        v["process"]["args"] = serde_json::json!([]);
+        assert_eq!(err_field(v), "process.args");
+        let mut v = base();
+        v["process"]["cwd"] = "rel".into();
+        assert_eq!(err_field(v), "process.cwd");
+        let mut v = base();
+        v["process"]["rlimits"] = serde_json::json!([
+            {"type": "RLIMIT_NOFILE", "hard": 1, "soft": 1},
+            {"type": "RLIMIT_NOFILE", "hard": 1, "soft": 1}]);
+        assert_eq!(err_field(v), "process.rlimits[1].type");
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "mount"}]);
+        assert_eq!(err_field(v), "linux.namespaces[1]");
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+        assert_eq!(err_field(v), "linux.uidMappings");
+        let mut v = base();
+        v["hooks"] = serde_json::json!({"poststop": [{"path": "rel"}]});
+        assert_eq!(err_field(v), "hooks.poststop[0].path");
+        let mut v = base();
+        v["root"]["path"] = "/nonexistent-berth".into();
+        assert_eq!(err_field(v), "root.path");
+        let mut v = base();
+        v["hostname"] = "h".into();
+        assert_eq!(err_field(v), "hostname");
+    }
+}

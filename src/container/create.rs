@@ -1,0 +1,221 @@
+//! `create`: the runtime side. Validates everything it can before touching the system,
+//! makes the state directory (locked), the cgroup and exec.fifo, clones the init, feeds it
+//! (id maps, cgroup, hooks), and returns once the init reports `Ready`. On any failure it
+//! undoes all of it: the init is killed and reaped, the cgroup and state dir removed.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::{self, Cgroup, Layout};
+use crate::config::{self, Spec};
+use crate::hooks::{self, Kind};
+use crate::namespaces::{self, Plan};
+use crate::process::{clone, init, sync};
+use crate::util;
+
+use super::state::{ContainerDir, State};
+use super::{io_err, oci_state, Error, Runtime};
+
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+pub struct Created {
+    pub pid: i32,
+}
+
+/// Undoes a partial create when dropped, unless disarmed.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<i32>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            // SAFETY: our own child, by pid, then reaped so it leaves no zombie.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup after failed create: {e}"));
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// Moves `fd` to a number >= `min` (close-on-exec), so it cannot land in the range of
+/// fds the caller asked to preserve into the container.
+fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the new fd is owned by the result.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(io_err("dup fd")(std::io::Error::last_os_error()));
+    }
+    // SAFETY: n is a new fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd, Error> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::WrongState("bad state path".into()))?;
+    // SAFETY: mkfifo/open with a valid C string.
+    unsafe {
+        if libc::mkfifo(c.as_ptr(), 0o600) != 0 {
+            return Err(io_err(format!("mkfifo {}", path.display()))(std::io::Error::last_os_error()));
+        }
+        // O_RDWR: opening does not block, and the init's blocking read then waits for
+        // `start` to write one byte.
+        let fd = libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io_err(format!("open {}", path.display()))(std::io::Error::last_os_error()));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
+    super::state::validate_id(o.id)?;
+    let bundle = std::fs::canonicalize(o.bundle).map_err(io_err(format!("bundle {}", o.bundle.display())))?;
+    let spec: Spec = config::load(&bundle)?;
+    config::validate(&spec, &bundle)?;
+    let process = spec.process().as_ref().ok_or_else(|| config::invalid("process", "is required"))?;
+    if process.terminal().unwrap_or(false) {
+        return Err(config::invalid("process.terminal", "terminals are not supported by this build of berth yet").into());
+    }
+    let _ = o.console_socket;
+    let rootfs = bundle.join(spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default());
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(io_err(format!("root.path {}", rootfs.display())))?;
+    let linux = spec.linux().as_ref();
+    let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
+    let plan = Plan::from_spec(&spec)?;
+
+    let dir = ContainerDir::create(&rt.root, o.id)?;
+    let mut undo = Undo { dir: None, cgroup: None, child: None };
+    let lock_fd = dir.lock_fd();
+    let fifo_path = dir.fifo_path();
+    undo.dir = Some(dir);
+    let min_fd = 3 + o.preserve_fds as RawFd;
+    let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
+    let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
+    undo.cgroup = Some(cgroup.clone());
+    let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
+
+    let config_json = serde_json::to_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
+    let mut state = State {
+        id: o.id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: util::time::now_rfc3339_nano(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.clone(),
+        config: config_json,
+    };
+
+    let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
+        || !hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).is_empty();
+    let own_pid = std::process::id() as i32;
+    let args = init::InitArgs {
+        spec: &spec,
+        rootfs: &rootfs,
+        bundle: &bundle,
+        ns: &plan,
+        cgroup: &cgroup,
+        sync: &child_end,
+        fifo_fd: fifo.as_raw_fd(),
+        lock_fd,
+        parent_pid: own_pid,
+        no_pivot: o.no_pivot,
+        preserve_fds: o.preserve_fds,
+        runtime_hooks,
+    };
+    let pid = clone_init(&plan, &args, parent_end.raw())?;
+    undo.child = Some(pid);
+    drop(child_end);
+
+    if plan.new_user {
+        let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
+        namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
+    }
+    cgroup.add(pid)?;
+    state.pid = pid;
+    state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
+    let creating = oci_state(&state, "creating").to_string();
+    if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
+        // The init died early; its own report, if any, is more useful than EPIPE.
+        if let Ok(Some(sync::Msg::Error(msg))) = parent_end.recv() {
+            return Err(Error::Init(msg));
+        }
+        return Err(io_err("sync with init")(e));
+    }
+    loop {
+        match parent_end.recv().map_err(io_err("sync with init"))? {
+            Some(sync::Msg::Hooks) => {
+                hooks::run_all(spec.hooks().as_ref(), Kind::Prestart, &creating)?;
+                hooks::run_all(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
+                parent_end.send(&sync::Msg::HooksDone).map_err(io_err("sync with init"))?;
+            }
+            Some(sync::Msg::Ready) => break,
+            Some(sync::Msg::Error(msg)) => return Err(Error::Init(msg)),
+            Some(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+            None => return Err(Error::Init("the init exited during set-up".into())),
+        }
+    }
+    let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
+    dir.save(&state)?;
+    if let Some(pf) = o.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    // Success: keep everything. The lock is released when `dir` is dropped.
+    undo.child = None;
+    undo.cgroup = None;
+    drop(undo.dir.take());
+    Ok(Created { pid })
+}
+
+/// runc writes the pid file atomically too; engines poll for it.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let abs: PathBuf = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map_err(io_err("cwd"))?.join(path) };
+    util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))
+}
+
+/// Clones the init (entering a pid namespace given by path just around the clone).
+fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd) -> Result<i32, Error> {
+    let own_pidns = match &plan.pid_join {
+        Some(j) => {
+            let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
+            namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
+            Some(own)
+        }
+        None => None,
+    };
+    let r = clone::clone_process(plan.clone_flags, None);
+    if let Ok(0) = r {
+        // The child: its copy of the parent's end must go, so that EOF means "parent gone".
+        // SAFETY: closing an fd of our own copy of the table.
+        unsafe { libc::close(parent_end) };
+        init::run(args);
+    }
+    if let (Some(own), Some(j)) = (own_pidns, &plan.pid_join) {
+        namespaces::setns(own.as_raw_fd(), j.typ, Path::new("/proc/self/ns/pid"))?;
+    }
+    r.map_err(io_err("clone the container init"))
+}

@@ -1,0 +1,149 @@
+//! start, kill and delete (runtime.md "Operations"), each under the container's lock.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+use crate::hooks::{self, Kind};
+use crate::logging;
+use crate::util;
+
+use super::{io_err, Container, Error, Runtime, Status};
+
+/// Releases a created container's init so that it execs the user's program, then runs
+/// the poststart hooks (a failure there is only a warning, per runtime.md).
+pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
+    let c = Container::load(rt, id)?;
+    let status = c.status();
+    if !status.can_start() {
+        let why = match status {
+            Status::Stopped => "cannot start a container that has stopped".to_string(),
+            Status::Running => "cannot start an already running container".to_string(),
+            s => format!("cannot start a container in the {} state", s.as_str()),
+        };
+        return Err(Error::WrongState(why));
+    }
+    let fifo_path = c.dir.fifo_path();
+    // O_NONBLOCK: with no reader (the init died) this fails with ENXIO instead of hanging.
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(|e| if e.raw_os_error() == Some(libc::ENXIO) { Error::WrongState("container init is not running".into()) } else { io_err("open exec.fifo")(e) })?;
+    // Gone before the write: from this point the container is no longer `created`.
+    std::fs::remove_file(&fifo_path).map_err(io_err("remove exec.fifo"))?;
+    fifo.write_all(&[0]).map_err(io_err("release the container init"))?;
+    drop(fifo);
+    let spec = c.spec();
+    let state = c.oci_state(Status::Running).to_string();
+    if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
+        logging::warn(&e.to_string());
+    }
+    Ok(())
+}
+
+fn pidfd_for(pid: i32, start_time: u64) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is new and ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Checked after opening: the pidfd now pins this very process, so a pid reused
+    // between the check and the signal cannot be hit.
+    util::proc::is_alive(pid, start_time).then_some(fd)
+}
+
+fn send(pidfd: &OwnedFd, sig: i32) -> std::io::Result<()> {
+    // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sends `sig` to the container's init, or with `all` to every process in its cgroup.
+pub fn kill(rt: &Runtime, id: &str, sig: i32, all: bool) -> Result<(), Error> {
+    let c = Container::load(rt, id)?;
+    if !c.status().can_kill() {
+        return Err(Error::WrongState("container not running".into()));
+    }
+    if all {
+        return signal_all(&c, sig);
+    }
+    let fd = pidfd_for(c.state.pid, c.state.start_time).ok_or_else(|| Error::WrongState("container not running".into()))?;
+    send(&fd, sig).map_err(io_err(format!("kill container {id}")))
+}
+
+/// Signals every process of the container's cgroup. The cgroup is frozen meanwhile (when
+/// it can be) so that no process forks a child that escapes the signal.
+fn signal_all(c: &Container, sig: i32) -> Result<(), Error> {
+    let cg = &c.state.cgroup;
+    let was_frozen = cg.is_frozen();
+    let froze = !was_frozen && sig == libc::SIGKILL && cg.set_frozen(true).is_ok();
+    let pids = cg.pids()?;
+    for pid in pids {
+        // SAFETY: kill by pid of a process in the container's own cgroup.
+        unsafe { libc::kill(pid, sig) };
+    }
+    if froze {
+        cg.set_frozen(false)?;
+    }
+    Ok(())
+}
+
+/// Waits until the process is gone (or a zombie), up to `t`. True if it is gone.
+pub fn wait_gone(pid: i32, start_time: u64, t: Duration) -> bool {
+    let Some(fd) = pidfd_for(pid, start_time) else { return true };
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll on one valid pollfd.
+    let r = unsafe { libc::poll(&mut pfd, 1, t.as_millis().min(i32::MAX as u128) as i32) };
+    r > 0 || !util::proc::is_alive(pid, start_time)
+}
+
+/// Deletes a container. A `created` one is killed first (its user program never ran);
+/// a running or paused one only with `force`. With `force`, a missing container is fine.
+pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), Error> {
+    let c = match Container::load(rt, id) {
+        Ok(c) => c,
+        Err(Error::State(super::state::Error::NotFound(_))) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let status = c.status();
+    if !status.can_delete() && !force {
+        return Err(Error::WrongState(format!("cannot delete container {id} that is not stopped: {}", status.as_str())));
+    }
+    if status != Status::Stopped {
+        signal_all(&c, libc::SIGKILL)?;
+        if status == Status::Paused {
+            c.state.cgroup.set_frozen(false)?;
+        }
+        if let Some(fd) = pidfd_for(c.state.pid, c.state.start_time) {
+            let _ = send(&fd, libc::SIGKILL);
+        }
+        if !wait_gone(c.state.pid, c.state.start_time, Duration::from_secs(10)) {
+            return Err(Error::WrongState(format!("container {id}: init did not exit after SIGKILL")));
+        }
+    }
+    destroy(c)
+}
+
+/// Removes what the container left: remaining processes (no private pid namespace keeps
+/// them), the cgroup, then poststop hooks and the state directory.
+fn destroy(c: Container) -> Result<(), Error> {
+    let _ = signal_all(&c, libc::SIGKILL);
+    if let Err(e) = c.state.cgroup.destroy() {
+        logging::warn(&e.to_string());
+    }
+    let spec = c.spec();
+    let state = c.oci_state(Status::Stopped).to_string();
+    if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
+        logging::warn(&e.to_string());
+    }
+    c.dir.remove()?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Containers: their state on disk and the runtime.md operations on them.
+
+mod create;
+mod lifecycle;
+pub mod signal;
+pub mod state;
+
+use std::path::PathBuf;
+
+pub use create::{create, CreateOptions, Created};
+pub use lifecycle::{delete, kill, start, wait_gone};
+pub use state::{ContainerDir, State, Status};
+
+use crate::util;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] state::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::Error),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::Error),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::Error),
+    /// An error the container's init reported while setting the container up.
+    #[error("container init: {0}")]
+    Init(String),
+    #[error("{0}")]
+    WrongState(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+pub fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// Where berth keeps state, and runtime-wide options.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+/// A container's locked directory and its state.
+pub struct Container {
+    pub dir: ContainerDir,
+    pub state: State,
+}
+
+impl Container {
+    pub fn load(rt: &Runtime, id: &str) -> Result<Container, Error> {
+        let dir = ContainerDir::open(&rt.root, id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
+    /// The status, derived from the live process, never trusted from the file: the init
+    /// must be alive with its recorded start time; `created` while exec.fifo exists.
+    pub fn status(&self) -> Status {
+        if !util::proc::is_alive(self.state.pid, self.state.start_time) {
+            return Status::Stopped;
+        }
+        if self.dir.fifo_path().exists() {
+            return Status::Created;
+        }
+        if self.state.cgroup.is_frozen() {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn spec(&self) -> Option<crate::config::Spec> {
+        serde_json::from_value(self.state.config.clone()).ok()
+    }
+
+    /// The state of runtime.md ("State"), as `berth state` prints it and hooks receive it.
+    pub fn oci_state(&self, status: Status) -> serde_json::Value {
+        oci_state(&self.state, status.as_str())
+    }
+}
+
+pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
+    let pid = if status == "stopped" { 0 } else { s.pid };
+    serde_json::json!({
+        "ociVersion": crate::SPEC_VERSION,
+        "id": s.id,
+        "pid": pid,
+        "status": status,
+        "bundle": s.bundle,
+        "rootfs": s.rootfs,
+        "created": s.created,
+        "owner": "",
+        "annotations": s.annotations,
+    })
+}

@@ -1,0 +1,268 @@
+//! The per-container state directory under `--root`: `<root>/<id>/state.json` plus the
+//! `exec.fifo` that holds a created container before `start`.
+//!
+//! Concurrency: every command that touches a container holds an exclusive flock on its
+//! directory for as long as it works on it. `create` makes the directory under a
+//! temporary name, locks it, and only then renames it into place (RENAME_NOREPLACE), so
+//! no other command can ever see a half-made container: it either finds nothing, or
+//! waits for the lock and finds a complete state file (or a directory already removed).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::Cgroup;
+use crate::util;
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container id {0:?}: only letters, digits, '_', '+', '-' and '.' are allowed")]
+    InvalidId(String),
+    #[error("container with id {0:?} already exists")]
+    Exists(String),
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("corrupt state file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+/// runc's rule for container IDs: `^[\w+-\.]+$`, and not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<(), Error> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+/// What a state file records about a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// The init's pid as seen from the host (runtime namespace).
+    pub pid: i32,
+    /// Start time of `pid` (field 22 of /proc/pid/stat): a reused pid does not match.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup: Cgroup,
+    /// The config.json the container was created from (hooks, process defaults).
+    pub config: serde_json::Value,
+}
+
+/// The container states of runtime.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+    /// runtime.md: start on a container that is not `created` MUST error.
+    pub fn can_start(self) -> bool {
+        self == Status::Created
+    }
+    /// runtime.md: kill on a container that is neither `created` nor `running` MUST error
+    /// (a paused container can be signalled too, as runc allows).
+    pub fn can_kill(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+    /// runtime.md: delete on a container that is not `stopped` MUST error; runc also
+    /// deletes a `created` one (its init has not run user code yet).
+    pub fn can_delete(self) -> bool {
+        matches!(self, Status::Created | Status::Stopped)
+    }
+}
+
+/// A locked container directory. The lock is released when this is dropped.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    lock: File,
+}
+
+fn ensure_root(root: &Path) -> Result<(), Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|source| Error::Io { what: "cannot create state root", path: root.to_path_buf(), source })
+}
+
+fn flock(f: &File, path: &Path) -> Result<(), Error> {
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(Error::Io { what: "cannot lock", path: path.to_path_buf(), source: e });
+        }
+    }
+}
+
+impl ContainerDir {
+    /// Creates `<root>/<id>` atomically, already locked.
+    pub fn create(root: &Path, id: &str) -> Result<ContainerDir, Error> {
+        validate_id(id)?;
+        ensure_root(root)?;
+        let path = root.join(id);
+        if path.exists() {
+            return Err(Error::Exists(id.to_string()));
+        }
+        let tmp = root.join(format!(".creating-{id}-{}", std::process::id()));
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(|source| Error::Io { what: "cannot create state dir", path: tmp.clone(), source })?;
+        let lock = match util::fs::open_cloexec(&tmp) {
+            Ok(f) => f,
+            Err(source) => {
+                let _ = fs::remove_dir(&tmp);
+                return Err(Error::Io { what: "cannot open state dir", path: tmp, source });
+            }
+        };
+        let moved = flock(&lock, &tmp).and_then(|()| rename_noreplace(&tmp, &path, id));
+        if let Err(e) = moved {
+            let _ = fs::remove_dir(&tmp);
+            return Err(e);
+        }
+        Ok(ContainerDir { id: id.to_string(), path, lock })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<ContainerDir, Error> {
+        validate_id(id)?;
+        let path = root.join(id);
+        let lock = match util::fs::open_cloexec(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
+            Err(source) => return Err(Error::Io { what: "cannot open state dir", path, source }),
+        };
+        flock(&lock, &path)?;
+        // The holder before us may have deleted the container (the directory is then
+        // unlinked: nlink 0) or failed its create (no state file).
+        let gone = lock.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
+        if gone || !path.join(STATE_FILE).exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(ContainerDir { id: id.to_string(), path, lock })
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    pub fn load(&self) -> Result<State, Error> {
+        let p = self.path.join(STATE_FILE);
+        let data = fs::read(&p).map_err(|source| Error::Io { what: "cannot read", path: p.clone(), source })?;
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), Error> {
+        let p = self.path.join(STATE_FILE);
+        let data = serde_json::to_vec(state).map_err(|e| Error::Corrupt { path: p.clone(), reason: e.to_string() })?;
+        util::fs::write_atomic(&p, &data, 0o600).map_err(|source| Error::Io { what: "cannot write", path: p, source })
+    }
+
+    /// Removes the directory and everything in it; the lock goes with it.
+    pub fn remove(self) -> Result<(), Error> {
+        let _keep_locked_until_removed = &self.lock;
+        fs::remove_dir_all(&self.path)
+            .or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .map_err(|source| Error::Io { what: "cannot remove", path: self.path.clone(), source })
+    }
+
+    pub fn lock_fd(&self) -> i32 {
+        self.lock.as_raw_fd()
+    }
+}
+
+fn rename_noreplace(from: &Path, to: &Path, id: &str) -> Result<(), Error> {
+    match nix::fcntl::renameat2(nix::fcntl::AT_FDCWD, from, nix::fcntl::AT_FDCWD, to, nix::fcntl::RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EEXIST) | Err(nix::errno::Errno::ENOTEMPTY) => Err(Error::Exists(id.to_string())),
+        Err(e) => Err(Error::Io { what: "cannot create state dir", path: to.to_path_buf(), source: e.into() }),
+    }
+}
+
+/// IDs of every container under `root` (for `list`), sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>, Error> {
+    let rd = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::Io { what: "cannot read", path: root.to_path_buf(), source }),
+    };
+    let mut ids: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| validate_id(n).is_ok() && !n.starts_with(".creating-"))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_rules_match_runc() {
+        for ok in ["a", "A-b_c+d.e", "0123", "x".repeat(64).as_str()] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_rules() {
+        assert!(Status::Created.can_start() && !Status::Running.can_start());
+        assert!(!Status::Stopped.can_kill() && Status::Running.can_kill());
+        assert!(Status::Stopped.can_delete() && !Status::Running.can_delete());
+    }
+
+    #[test]
+    fn create_is_exclusive_and_open_sees_only_complete_state() {
+        let root = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let d = ContainerDir::create(&root, "c1").unwrap();
+        assert!(matches!(ContainerDir::create(&root, "c1"), Err(Error::Exists(_))));
+        drop(d);
+        // No state file yet: a create that failed before writing it is "not found".
+        assert!(matches!(ContainerDir::open(&root, "c1"), Err(Error::NotFound(_))));
+        assert!(matches!(ContainerDir::open(&root, "nope"), Err(Error::NotFound(_))));
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,167 @@
+//! Hooks (config.md "POSIX-platform Hooks"): each runs with the container's state JSON on
+//! stdin, its own args and env, and an optional timeout in seconds.
+//!
+//! Where they run is decided by the caller: prestart/createRuntime/poststart/poststop in
+//! the runtime's namespaces (berth itself), createContainer/startContainer inside the
+//! container's namespaces (the init). Failure semantics (runtime.md): a failing prestart,
+//! createRuntime, createContainer or startContainer hook is an error of the operation; a
+//! failing poststart or poststop hook only produces a warning.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use oci_spec::runtime::{Hook, Hooks};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{kind} hook #{index} ({path}): cannot run: {source}")]
+    Spawn { kind: &'static str, index: usize, path: String, source: std::io::Error },
+    #[error("{kind} hook #{index} ({path}) failed: {status}{stderr}")]
+    Failed { kind: &'static str, index: usize, path: String, status: String, stderr: String },
+    #[error("{kind} hook #{index} ({path}) timed out after {secs}s")]
+    Timeout { kind: &'static str, index: usize, path: String, secs: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+}
+
+#[allow(deprecated)]
+pub fn list(hooks: Option<&Hooks>, kind: Kind) -> &[Hook] {
+    let Some(h) = hooks else { return &[] };
+    let l = match kind {
+        Kind::Prestart => h.prestart(),
+        Kind::CreateRuntime => h.create_runtime(),
+        Kind::CreateContainer => h.create_container(),
+        Kind::StartContainer => h.start_container(),
+        Kind::Poststart => h.poststart(),
+        Kind::Poststop => h.poststop(),
+    };
+    l.as_deref().unwrap_or(&[])
+}
+
+/// Runs the hooks of one kind in order; stops at the first failure.
+pub fn run_all(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<(), Error> {
+    for (index, h) in list(hooks, kind).iter().enumerate() {
+        run_one(h, kind.name(), index, state_json)?;
+    }
+    Ok(())
+}
+
+fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<(), Error> {
+    let path = h.path().display().to_string();
+    let mut cmd = Command::new(h.path());
+    let args = h.args().as_deref().unwrap_or(&[]);
+    // args[0] is argv[0] (execv semantics); the rest are the arguments.
+    if let Some((first, rest)) = args.split_first() {
+        use std::os::unix::process::CommandExt;
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn { kind, index, path: path.clone(), source })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin must not make us fail (EPIPE).
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let timeout = h.timeout().map(|t| Duration::from_secs(t.max(0) as u64));
+    if let Some(t) = timeout {
+        if !wait_exit(child.id() as i32, t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Timeout { kind, index, path, secs: t.as_secs() as i64 });
+        }
+    }
+    let out = child.wait_with_output().map_err(|source| Error::Spawn { kind, index, path: path.clone(), source })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !stderr.is_empty() {
+        stderr = format!(", stderr: {stderr}");
+    }
+    Err(Error::Failed { kind, index, path, status: out.status.to_string(), stderr })
+}
+
+/// Waits up to `t` for the process to exit (without reaping it). True if it exited.
+fn wait_exit(pid: i32, t: Duration) -> bool {
+    // SAFETY: pidfd_open of our own child.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return true; // cannot watch it: let wait() decide
+    }
+    // SAFETY: a new fd owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let ms = t.as_millis().min(i32::MAX as u128) as i32;
+    loop {
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r >= 0 {
+            return r > 0;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(json: serde_json::Value) -> Hook {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn hook_gets_state_on_stdin_args_and_env() {
+        let out = std::env::temp_dir().join(format!("berth-hook-{}", std::process::id()));
+        let h = hook(serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {0}; echo \"$1 $FOO\" >> {0}", out.display()), "sh", "arg1"],
+            "env": ["FOO=bar"]
+        }));
+        run_one(&h, "prestart", 0, "{\"id\":\"x\"}").unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(got, "{\"id\":\"x\"}arg1 bar\n");
+    }
+
+    #[test]
+    fn failure_and_timeout_are_errors() {
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
+        match run_one(&h, "createRuntime", 2, "{}") {
+            Err(Error::Failed { index: 2, stderr, .. }) => assert!(stderr.contains("oops")),
+            other => panic!("{other:?}"),
+        }
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 5"], "timeout": 1}));
+        assert!(matches!(run_one(&h, "prestart", 0, "{}"), Err(Error::Timeout { .. })));
+    }
+}

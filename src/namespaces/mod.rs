@@ -1,0 +1,224 @@
+//! Linux namespaces: which ones a container gets new (clone flags) and which it joins by
+//! path (setns), checked for the right type before anything is created.
+//!
+//! Who does what, and why:
+//! - new pid/net/ipc/uts/mount/user namespaces come from the clone of the init itself,
+//!   so the init is pid 1 of its pid namespace without a second fork;
+//! - a pid namespace given by path is entered by the *parent* (setns of
+//!   pid_for_children) just around the clone, then left again, again without a second
+//!   fork (setns(CLONE_NEWPID) only affects children, so the init cannot join it itself);
+//! - the cgroup namespace is unshared by the init after the parent moved it into its
+//!   cgroup, so that the namespace's root is the container's cgroup;
+//! - the time namespace is unshared by the init, which writes the offsets while no
+//!   process is in it yet; execve then moves the init into it (time_for_children).
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("linux.namespaces[{index}].path: {path}: {source}")]
+    Open { index: usize, path: PathBuf, source: std::io::Error },
+    #[error("linux.namespaces[{index}].path: {path} is not a {want} namespace")]
+    WrongType { index: usize, path: PathBuf, want: &'static str },
+    #[error("cannot join {kind} namespace {path}: {source}")]
+    Join { kind: &'static str, path: PathBuf, source: nix::Error },
+    #[error("cannot unshare {kind} namespace: {source}")]
+    Unshare { kind: &'static str, source: nix::Error },
+    #[error("cannot write {file}: {source}")]
+    Write { file: String, source: std::io::Error },
+}
+
+/// Clone flag for a namespace type.
+pub fn flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+/// The name used under /proc/<pid>/ns/ and in messages.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// A namespace to enter, opened (and type-checked) by the parent before the clone.
+#[derive(Debug)]
+pub struct Join {
+    pub typ: LinuxNamespaceType,
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// What the container's namespaces need from the clone and from the init.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Flags for the init's clone.
+    pub clone_flags: u64,
+    /// Namespaces the init joins by path, user first, mount last.
+    pub joins: Vec<Join>,
+    /// A pid namespace the parent enters around the clone.
+    pub pid_join: Option<Join>,
+    pub new_user: bool,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+    pub new_net: bool,
+}
+
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
+
+fn open_checked(index: usize, typ: LinuxNamespaceType, path: &Path) -> Result<Join, Error> {
+    let file = crate::util::fs::open_cloexec(path).map_err(|source| Error::Open { index, path: path.into(), source })?;
+    // SAFETY: ioctl with no argument on an fd we own.
+    let got = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if got != flag(typ) {
+        return Err(Error::WrongType { index, path: path.into(), want: proc_name(typ) });
+    }
+    Ok(Join { typ, path: path.into(), file })
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan, Error> {
+        let mut plan = Plan::default();
+        let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        for (index, ns) in list.iter().enumerate() {
+            let t = ns.typ();
+            match ns.path() {
+                Some(p) => {
+                    let j = open_checked(index, t, p)?;
+                    if t == LinuxNamespaceType::Pid {
+                        plan.pid_join = Some(j);
+                    } else {
+                        plan.joins.push(j);
+                    }
+                }
+                None => match t {
+                    LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    LinuxNamespaceType::Time => plan.new_time = true,
+                    _ => {
+                        plan.clone_flags |= flag(t) as u64;
+                        plan.new_user |= t == LinuxNamespaceType::User;
+                        plan.new_net |= t == LinuxNamespaceType::Network;
+                    }
+                },
+            }
+        }
+        let rank = |t: LinuxNamespaceType| match t {
+            LinuxNamespaceType::User => 0,
+            LinuxNamespaceType::Mount => 2,
+            _ => 1,
+        };
+        plan.joins.sort_by_key(|j| rank(j.typ));
+        Ok(plan)
+    }
+}
+
+pub fn setns(fd: RawFd, typ: LinuxNamespaceType, path: &Path) -> Result<(), Error> {
+    // SAFETY: setns on an fd we own; the caller is single-threaded.
+    let r = unsafe { libc::setns(fd, flag(typ)) };
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(|source| Error::Join { kind: proc_name(typ), path: path.into(), source })
+}
+
+pub fn unshare(flags: libc::c_int, kind: &'static str) -> Result<(), Error> {
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::unshare(flags) };
+    nix::errno::Errno::result(r).map(drop).map_err(|source| Error::Unshare { kind, source })
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// Writes uid_map and gid_map of a process in a new user namespace (from the parent).
+pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), Error> {
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        crate::util::fs::write_file(Path::new(&path), &map_text(maps))
+            .map_err(|source| Error::Write { file: path, source })?;
+    }
+    Ok(())
+}
+
+/// Writes /proc/self/timens_offsets after unshare(CLONE_NEWTIME), before any process
+/// enters the new time namespace.
+pub fn write_time_offsets(offsets: &[(String, i64, u32)]) -> Result<(), Error> {
+    let text: String = offsets.iter().map(|(clock, s, ns)| format!("{clock} {s} {ns}\n")).collect();
+    if text.is_empty() {
+        return Ok(());
+    }
+    crate::util::fs::write_file(Path::new("/proc/self/timens_offsets"), &text)
+        .map_err(|source| Error::Write { file: "/proc/self/timens_offsets".into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_namespace_type_is_refused() {
+        // Our own net namespace is not a pid namespace.
+        match open_checked(3, LinuxNamespaceType::Pid, Path::new("/proc/self/ns/net")) {
+            Err(Error::WrongType { index: 3, want: "pid", .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(open_checked(0, LinuxNamespaceType::Network, Path::new("/proc/self/ns/net")).is_ok());
+        assert!(matches!(
+            open_checked(0, LinuxNamespaceType::Network, Path::new("/nonexistent")),
+            Err(Error::Open { .. })
+        ));
+    }
+
+    #[test]
+    fn map_text_format() {
+        let m: LinuxIdMapping = serde_json::from_str(r#"{"containerID":0,"hostID":1000,"size":65536}"#).unwrap();
+        assert_eq!(map_text(&[m]), "0 1000 65536\n");
+    }
+}
+
+/// Brings up `lo` in a new network namespace, as runc does for every container with its
+/// own network namespace (loopback is down in a fresh one).
+pub fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a socket used only for the interface ioctls below, closed by OwnedFd.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: s is a new fd we own.
+    let s = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s) };
+    // SAFETY: ifreq is plain data; the name "lo" fits in IFNAMSIZ.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: ioctls with a valid ifreq on our socket.
+    unsafe {
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The container's init: the child of `create`'s clone. It sets the container up from the
+//! inside, reports `Ready` (or the error) over the sync channel, then waits on exec.fifo
+//! until `start` releases it, and execs the user's program. berth is never re-executed:
+//! the init is a fork of `create`, with the spec already parsed in its memory.
+//!
+//! Order of steps (and why):
+//!  1. close the state-dir lock (else `start` would wait for us forever), die with the
+//!     parent until Ready (PDEATHSIG), become non-dumpable (no /proc/<pid>/mem, exe
+//!     access from the container's processes while we still hold runtime fds);
+//!  2. join a user namespace by path, then wait for `Go`: the parent has written our
+//!     id maps and moved us into the container's cgroup;
+//!  3. join the other namespaces by path; unshare cgroup (rooted at our cgroup now) and
+//!     time (offsets written while the namespace is empty); new session;
+//!  4. rootfs: mounts and /dev; prestart/createRuntime hooks run by the parent;
+//!     createContainer hooks run here; pivot_root; masked/read-only paths;
+//!  5. hostname, domainname, sysctl, rlimits, oom_score_adj; find the program;
+//!  6. close every fd we do not need, drop the bounding set, change user, chdir (checked
+//!     to be inside the root), set the capability sets, no_new_privs;
+//!  7. Ready; wait on exec.fifo; startContainer hooks; execve.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::sync::{Channel, Msg};
+use super::{exec, rlimits, user};
+use crate::cgroups::Cgroup;
+use crate::hooks::{self, Kind};
+use crate::namespaces::{self, Plan};
+use crate::{capabilities, rootfs};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Namespace(#[from] namespaces::Error),
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::Error),
+    #[error(transparent)]
+    Hook(#[from] hooks::Error),
+    #[error(transparent)]
+    Rlimit(#[from] rlimits::Error),
+    #[error(transparent)]
+    User(#[from] user::Error),
+    #[error(transparent)]
+    Caps(#[from] capabilities::Error),
+    #[error(transparent)]
+    Exec(#[from] exec::Error),
+    #[error("sync with the runtime: {0}")]
+    Sync(String),
+    #[error("{0}: {1}")]
+    Sys(String, nix::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn sys(what: &str) -> impl FnOnce(nix::Error) -> Error + '_ {
+    move |e| Error::Sys(what.to_string(), e)
+}
+
+/// Everything the init needs, prepared by `create` before the clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub ns: &'a Plan,
+    pub cgroup: &'a Cgroup,
+    pub sync: &'a Channel,
+    /// exec.fifo, opened read-write by the parent: a blocking read waits for `start`.
+    pub fifo_fd: RawFd,
+    pub lock_fd: RawFd,
+    pub parent_pid: i32,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// Whether the parent must run prestart/createRuntime hooks before pivot_root.
+    pub runtime_hooks: bool,
+}
+
+/// What is left to do after `Ready`.
+struct Prepared {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<String>,
+    state_json: String,
+}
+
+/// The init's entry point. Never returns.
+pub fn run(a: &InitArgs) -> ! {
+    let code = match setup(a) {
+        Ok(p) => wait_and_exec(a, p),
+        Err(e) => {
+            let _ = a.sync.send(&Msg::Error(e.to_string()));
+            1
+        }
+    };
+    // SAFETY: leave without running the parent's atexit handlers or destructors.
+    unsafe { libc::_exit(code) }
+}
+
+fn recv(sync: &Channel) -> Result<Msg, Error> {
+    match sync.recv() {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(Error::Sync("the runtime went away".into())),
+        Err(e) => Err(Error::Sync(e.to_string())),
+    }
+}
+
+fn setup(a: &InitArgs) -> Result<Prepared, Error> {
+    // SAFETY: plain process-control syscalls on ourselves.
+    unsafe {
+        libc::close(a.lock_fd);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+    }
+    // In a new pid namespace the parent is outside it and getppid() is 0.
+    let ppid = nix::unistd::getppid().as_raw();
+    if ppid != a.parent_pid && ppid != 0 {
+        return Err(Error::Other("the runtime exited during create".into()));
+    }
+    let spec = a.spec;
+    let linux = spec.linux().as_ref();
+    for j in a.ns.joins.iter().filter(|j| j.typ == LinuxNamespaceType::User) {
+        namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
+    }
+    let state_json = match recv(a.sync)? {
+        Msg::Go(s) => s,
+        other => return Err(Error::Sync(format!("unexpected {other:?}"))),
+    };
+    if a.ns.new_user {
+        // Become the namespace's root (the mapping of our host uid may not be 0).
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys("setresgid(0) in the user namespace"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(sys("setresuid(0) in the user namespace"))?;
+    }
+    for j in a.ns.joins.iter().filter(|j| j.typ != LinuxNamespaceType::User) {
+        namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
+    }
+    if a.ns.new_cgroup {
+        namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
+    }
+    if a.ns.new_time {
+        namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
+        let offsets: Vec<(String, i64, u32)> = linux
+            .and_then(|l| l.time_offsets().as_ref())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.secs().unwrap_or(0), v.nanosecs().unwrap_or(0))).collect())
+            .unwrap_or_default();
+        namespaces::write_time_offsets(&offsets)?;
+    }
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    if a.ns.new_net {
+        crate::namespaces::loopback_up().map_err(|e| Error::Other(format!("bring up lo: {e}")))?;
+    }
+
+    let setup = rootfs::Setup { spec, rootfs: a.rootfs, bundle: a.bundle, in_userns: a.ns.new_user, cgroup: a.cgroup, new_cgroupns: a.ns.new_cgroup };
+    rootfs::prepare(&setup)?;
+    if a.runtime_hooks {
+        a.sync.send(&Msg::Hooks).map_err(|e| Error::Sync(e.to_string()))?;
+        match recv(a.sync)? {
+            Msg::HooksDone => {}
+            other => return Err(Error::Sync(format!("unexpected {other:?}"))),
+        }
+    }
+    hooks::run_all(spec.hooks().as_ref(), Kind::CreateContainer, &state_json)?;
+    if a.no_pivot {
+        rootfs::move_root(a.rootfs)?;
+    } else {
+        rootfs::pivot(a.rootfs)?;
+    }
+    rootfs::finalize(spec, a.ns.new_user)?;
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(sys("hostname"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: setdomainname with a valid buffer and length.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        nix::errno::Errno::result(r).map_err(sys("domainname"))?;
+    }
+    for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        write_sysctl(k, v)?;
+    }
+    let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is missing".into()))?;
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(adj) = process.oom_score_adj() {
+        crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
+            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
+    }
+    let args = process.args().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    let program = exec::find_program(&args[0], &env)?;
+
+    // Only the sync socket and the fifo survive from here on (plus preserved fds).
+    exec::close_fds_except(&[a.sync.raw(), a.fifo_fd], a.preserve_fds);
+    let caps = process.capabilities().as_ref().map(capabilities::Plan::new);
+    if let Some(c) = &caps {
+        c.drop_bounding()?;
+    }
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
+    let cwd = process.cwd();
+    let early_cd = nix::unistd::chdir(cwd).is_ok();
+    user::switch(process.user())?;
+    if !early_cd {
+        nix::unistd::chdir(cwd).map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))?;
+    }
+    check_cwd()?;
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) };
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(process.user().uid())));
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl on ourselves.
+        let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        nix::errno::Errno::result(r).map_err(sys("no_new_privs"))?;
+    }
+    // From here on the parent may exit: we must survive it.
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
+    a.sync.send(&Msg::Ready).map_err(|e| Error::Sync(e.to_string()))?;
+    Ok(Prepared { program, args, env, state_json })
+}
+
+/// The working directory must be inside the container's root: getcwd reports a
+/// directory outside it as "(unreachable)/..." (CVE-2024-21626 defence in depth).
+fn check_cwd() -> Result<(), Error> {
+    let cwd = nix::unistd::getcwd().map_err(sys("getcwd"))?;
+    if !cwd.is_absolute() {
+        return Err(Error::Other(format!("process.cwd resolved outside the container: {}", cwd.display())));
+    }
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<(), Error> {
+    if key.is_empty() || key.contains("..") || key.contains('/') && key.contains('.') {
+        return Err(Error::Other(format!("linux.sysctl: invalid key {key:?}")));
+    }
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    crate::util::fs::write_file(&path, value).map_err(|e| Error::Other(format!("linux.sysctl {key}={value}: {e}")))
+}
+
+fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: read into a one-byte buffer from our fifo fd.
+        let r = unsafe { libc::read(a.fifo_fd, b.as_mut_ptr().cast(), 1) };
+        if r == 1 {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return 1;
+    }
+    // SAFETY: closing our own fds.
+    unsafe {
+        libc::close(a.fifo_fd);
+        libc::close(a.sync.raw());
+    }
+    let state = p.state_json.replace("\"status\":\"creating\"", "\"status\":\"running\"");
+    if let Err(e) = hooks::run_all(a.spec.hooks().as_ref(), Kind::StartContainer, &state) {
+        eprintln!("berth: {e}");
+        return 1;
+    }
+    exec::reset_signals();
+    let err = exec::exec(&p.program, &p.args, &p.env);
+    eprintln!("berth: {err}");
+    127
+}

@@ -1,0 +1,124 @@
+//! The sync channel between `create` (parent) and the container's init (child): a
+//! SOCK_SEQPACKET socket pair, so every message arrives whole and a dead peer reads as EOF.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// Messages, in protocol order:
+/// parent → init `Go(state)` once the id maps are written and the init is in its cgroup;
+/// init → parent `Hooks` before pivot_root when prestart/createRuntime hooks exist,
+/// parent → init `HooksDone` after running them;
+/// init → parent `Ready` when everything up to exec is done, or `Error` at any point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Go(String),
+    Hooks,
+    HooksDone,
+    Ready,
+    Error(String),
+}
+
+const MAX: usize = 64 * 1024;
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, body): (u8, &str) = match self {
+            Msg::Go(s) => (1, s),
+            Msg::Hooks => (2, ""),
+            Msg::HooksDone => (3, ""),
+            Msg::Ready => (4, ""),
+            Msg::Error(s) => (5, s),
+        };
+        let mut v = Vec::with_capacity(1 + body.len().min(MAX - 1));
+        v.push(tag);
+        v.extend_from_slice(&body.as_bytes()[..body.len().min(MAX - 1)]);
+        v
+    }
+
+    fn decode(b: &[u8]) -> io::Result<Msg> {
+        let body = || String::from_utf8_lossy(&b[1..]).into_owned();
+        Ok(match b.first() {
+            Some(1) => Msg::Go(body()),
+            Some(2) => Msg::Hooks,
+            Some(3) => Msg::HooksDone,
+            Some(4) => Msg::Ready,
+            Some(5) => Msg::Error(body()),
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sync message")),
+        })
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair; both ends are close-on-exec.
+pub fn pair() -> io::Result<(Channel, Channel)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        Ok((Channel { fd: OwnedFd::from_raw_fd(fds[0]) }, Channel { fd: OwnedFd::from_raw_fd(fds[1]) }))
+    }
+}
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> io::Result<()> {
+        let b = m.encode();
+        loop {
+            // SAFETY: sending from a valid buffer; MSG_NOSIGNAL: a dead peer is EPIPE, not a signal.
+            let r = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// The next message, or None when the peer closed its end (or died).
+    pub fn recv(&self) -> io::Result<Option<Msg>> {
+        let mut buf = vec![0u8; MAX];
+        loop {
+            // SAFETY: receiving into a buffer of the given size.
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if r > 0 {
+                return Msg::decode(&buf[..r as usize]).map(Some);
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_eof_is_none() {
+        let (a, b) = pair().unwrap();
+        for m in [Msg::Go("{}".into()), Msg::Hooks, Msg::HooksDone, Msg::Ready, Msg::Error("x: y".into())] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

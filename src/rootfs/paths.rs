@@ -1,0 +1,145 @@
+//! Resolving paths *inside* the container's rootfs, safely.
+//!
+//! Attack stopped: a rootfs (an image layer) may contain symlinks such as
+//! `etc -> /etc` or `a -> ../../..`. Joining strings and calling mount() on the result
+//! would follow them on the host and mount or write outside the container. Every
+//! destination is instead resolved with openat2(RESOLVE_IN_ROOT), which treats the
+//! rootfs as `/` for absolute symlinks and `..`, and RESOLVE_NO_MAGICLINKS, which refuses
+//! /proc/<pid>/fd style jumps. Mounts then target the resolved O_PATH fd through
+//! /proc/self/fd/N, so no path is looked up twice (no check-then-use window).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// openat2 of `rel` with `root` as the root of resolution.
+pub fn open_in_root(root: RawFd, rel: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let c = cstr(rel)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: openat2 with a valid C string and open_how of the size passed.
+        let r = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+        if r >= 0 {
+            // SAFETY: a new fd owned by nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) && e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `/a/b/../c` → `a/b/../c` as a relative path for resolution under a root.
+pub fn relative(p: &Path) -> PathBuf {
+    p.components().filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_))).collect()
+}
+
+/// What to create at a mount destination when it does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Opens (O_PATH) the destination `rel` inside `root`, creating missing directories (and
+/// the final file for `Kind::File`) on the way, each within the root.
+pub fn ensure_in_root(root: RawFd, rel: &Path, kind: Kind) -> io::Result<OwnedFd> {
+    let rel = relative(rel);
+    match open_in_root(root, &rel, libc::O_PATH, 0) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+        Err(_) => {}
+    }
+    let comps: Vec<_> = rel.components().collect();
+    let mut prefix = PathBuf::new();
+    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    for (i, c) in comps.iter().enumerate() {
+        prefix.push(c);
+        let last = i + 1 == comps.len();
+        match open_in_root(root, &prefix, libc::O_PATH, 0) {
+            Ok(fd) => parent = fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let name = cstr(Path::new(c.as_os_str()))?;
+                if last && kind == Kind::File {
+                    // SAFETY: openat relative to a directory fd inside the root; O_EXCL|O_NOFOLLOW.
+                    let fd = unsafe {
+                        libc::openat(parent.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
+                    };
+                    if fd < 0 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EEXIST) {
+                            return Err(e);
+                        }
+                    } else {
+                        // SAFETY: close the fd just opened.
+                        unsafe { libc::close(fd) };
+                    }
+                } else {
+                    // SAFETY: mkdirat relative to a directory fd inside the root.
+                    let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
+                    if r != 0 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EEXIST) {
+                            return Err(e);
+                        }
+                    }
+                }
+                parent = open_in_root(root, &prefix, libc::O_PATH, 0)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(parent)
+}
+
+/// The /proc/self/fd path naming an fd, for syscalls that take a path.
+pub fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn symlinks_cannot_leave_the_root() {
+        let base = std::env::temp_dir().join(format!("berth-paths-{}", std::process::id()));
+        let root = base.join("root");
+        fs::create_dir_all(root.join("d")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("d/up")).unwrap();
+        let rootfd = fs::File::open(&root).unwrap();
+        let fd = ensure_in_root(rootfd.as_raw_fd(), Path::new("/abs/escape/x"), Kind::Dir).unwrap();
+        drop(fd);
+        // The directory was made inside the root, not at the host's /escape.
+        assert!(root.join("escape/x").is_dir());
+        assert!(!Path::new("/escape").exists());
+        let f = ensure_in_root(rootfd.as_raw_fd(), Path::new("d/up/file"), Kind::File).unwrap();
+        drop(f);
+        assert!(root.join("file").is_file());
+        fs::remove_dir_all(&base).unwrap();
+    }
+}

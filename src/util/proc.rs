@@ -1,0 +1,58 @@
+//! Readers for /proc/<pid>: the facts that decide whether a state file's pid is still our
+//! container's process (alive, not a zombie, same start time).
+
+use std::fs;
+
+/// What /proc/<pid>/stat says about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub start_time: u64,
+}
+
+/// Parses /proc/<pid>/stat content. The command name (field 2) may contain spaces and
+/// parentheses, so fields are counted after the last ')'.
+pub fn parse_stat(content: &str) -> Option<ProcStat> {
+    let rest = &content[content.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3) the start time is field 22, i.e. the 19th field from here.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    if pid <= 0 {
+        return None;
+    }
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// True when `pid` is alive (not a zombie, not dead) and started at `start_time`: a pid
+/// reused by another process never passes for the container's.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    match stat(pid) {
+        Some(s) => s.start_time == start_time && s.state != 'Z' && s.state != 'X',
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_comm() {
+        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
+        assert_eq!(parse_stat(line), Some(ProcStat { state: 'S', start_time: 98765 }));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive_and_other_start_time_is_not() {
+        let me = std::process::id() as i32;
+        let st = stat(me).expect("own stat");
+        assert!(is_alive(me, st.start_time));
+        assert!(!is_alive(me, st.start_time + 1));
+    }
+}
