@@ -36,6 +36,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Dir {
     pub path: PathBuf,
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
     /// Controllers of that hierarchy (v1), empty for cgroup2.
     pub controllers: Vec<String>,
     pub v2: bool,
@@ -49,6 +51,9 @@ pub struct Cgroup {
     pub created: Vec<PathBuf>,
 }
 
+/// Below each hierarchy's root: where containers without an absolute cgroupsPath go.
+pub const DEFAULT_PARENT: &str = "berth";
+
 /// The cgroup path (relative to each hierarchy's root) for a container.
 pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf, Error> {
     let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
@@ -56,10 +61,10 @@ pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Re
         return Err(Error::Systemd(raw.unwrap_or_default()));
     }
     let p = match cgroups_path {
-        None => PathBuf::from("berth").join(id),
-        Some(p) if p.as_os_str().is_empty() => PathBuf::from("berth").join(id),
+        None => PathBuf::from(DEFAULT_PARENT).join(id),
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from(DEFAULT_PARENT).join(id),
         Some(p) if p.is_absolute() => p.strip_prefix("/").unwrap_or(p).to_path_buf(),
-        Some(p) => PathBuf::from("berth").join(p),
+        Some(p) => PathBuf::from(DEFAULT_PARENT).join(p),
     };
     if p.components().any(|c| !matches!(c, Component::Normal(_))) || p.as_os_str().is_empty() {
         return Err(Error::BadPath(raw.unwrap_or_default()));
@@ -76,12 +81,20 @@ impl Cgroup {
         }
         for h in &layout.hierarchies {
             let dir = h.mountpoint.join(rel);
-            let r = cg.mkdir_all(&h.mountpoint, rel, h.controllers.iter().any(|c| c == "cpuset"));
+            let cpuset = h.controllers.iter().any(|c| c == "cpuset");
+            let mut r = cg.mkdir_all(&h.mountpoint, rel, cpuset);
+            // A concurrent delete may have removed an empty shared parent meanwhile.
+            for _ in 0..3 {
+                match &r {
+                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = cg.mkdir_all(&h.mountpoint, rel, cpuset),
+                    _ => break,
+                }
+            }
             if let Err(e) = r {
                 cg.destroy_created();
                 return Err(e);
             }
-            cg.dirs.push(Dir { path: dir, controllers: h.controllers.clone(), v2: h.v2 });
+            cg.dirs.push(Dir { path: dir, mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 });
         }
         Ok(cg)
     }
@@ -192,6 +205,16 @@ impl Cgroup {
                         }
                         break;
                     }
+                }
+            }
+        }
+        // berth's own subtree (/berth/...) is shared by all containers: whichever
+        // container leaves it empty removes it, so none of it outlives the last one.
+        for d in &self.dirs {
+            let own = d.mount.join(DEFAULT_PARENT);
+            for a in d.path.ancestors().skip(1) {
+                if !a.starts_with(&own) || fs::remove_dir(a).is_err() {
+                    break;
                 }
             }
         }

@@ -24,7 +24,8 @@ pub struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (accepted for compatibility)
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    /// (Not global: `spec --rootless` is the spec command's own flag.)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version
     #[arg(short = 'v', long)]

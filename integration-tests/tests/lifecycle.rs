@@ -1,0 +1,280 @@
+//! runtime.md "Lifecycle" and "Operations", through the real binary.
+
+use std::fs;
+use std::process::Stdio;
+
+use berth_integration_tests::T;
+use serde_json::Value;
+
+#[test]
+fn create_start_kill_delete_walks_through_every_status() {
+    let mut t = T::new("lifecycle");
+    let b = t.bundle(&["sleep", "100"]);
+    let pid_file = t.tmp.join("init.pid");
+    b.write();
+    let mut c = t.cmd();
+    c.args(["create", "--bundle"]).arg(&b.dir).arg("--pid-file").arg(&pid_file).arg("c1");
+    t.detached(&mut c).ok();
+    // runtime.md: state MUST include ociVersion, id, status, pid (when created/running), bundle.
+    let s = t.state("c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], "c1");
+    assert_eq!(s["bundle"], Value::String(fs::canonicalize(&b.dir).unwrap().display().to_string()));
+    for k in ["ociVersion", "pid", "rootfs", "created", "owner", "annotations"] {
+        assert!(s.get(k).is_some(), "state lacks {k}: {s}");
+    }
+    let pid = s["pid"].as_i64().unwrap();
+    assert_eq!(fs::read_to_string(&pid_file).unwrap().trim(), pid.to_string());
+    // The user program has not run yet: the init is still berth, not sleep.
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_ne!(comm.trim(), "sleep");
+
+    t.berth(&["start", "c1"]).ok();
+    assert_eq!(t.status("c1"), "running");
+    assert_eq!(fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
+
+    t.berth(&["kill", "c1", "KILL"]).ok();
+    t.wait_status("c1", "stopped");
+    assert_eq!(t.state("c1")["pid"], 0);
+    t.berth(&["delete", "c1"]).ok();
+    t.berth(&["state", "c1"]).failed_with("does not exist");
+}
+
+#[test]
+fn foreground_run_exits_with_the_container_status() {
+    let mut t = T::new("exitcode");
+    let b = t.bundle(&["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    let o = t.run(&b, "c");
+    assert_eq!(o.code, 7);
+    assert_eq!(o.stdout, "out\n");
+    assert_eq!(o.stderr, "err\n");
+    // A signal death is 128+N. (Without its own pid namespace: pid 1 of a namespace
+    // cannot be killed by a signal sent from inside it.)
+    let mut b = t.bundle(&["sh", "-c", "kill -9 $$"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    assert_eq!(t.run(&b, "c").code, 128 + 9);
+    // run deletes the container afterwards
+    assert!(t.berth(&["list", "-q"]).ok().stdout.is_empty());
+}
+
+#[test]
+fn foreground_run_forwards_signals() {
+    let mut t = T::new("sigfwd");
+    let marker = "ready";
+    let b = t.bundle(&["sh", "-c", &format!("trap 'exit 42' TERM; echo {marker}; while true; do sleep 0.05; done")]);
+    b.write();
+    let mut c = t.cmd();
+    c.args(["run", "--bundle"]).arg(&b.dir).arg("sig");
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(42));
+}
+
+#[test]
+fn detached_run_keeps_running_until_killed() {
+    let mut t = T::new("detach");
+    let b = t.bundle(&["sleep", "100"]);
+    b.write();
+    let mut c = t.cmd();
+    c.args(["run", "-d", "--bundle"]).arg(&b.dir).arg("d1");
+    t.detached(&mut c).ok();
+    assert_eq!(t.status("d1"), "running");
+    t.berth(&["kill", "d1", "9"]).ok();
+    t.wait_status("d1", "stopped");
+    t.berth(&["delete", "d1"]).ok();
+}
+
+#[test]
+fn delete_of_created_kills_the_init_and_force_deletes_running() {
+    let mut t = T::new("delete");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "a").ok();
+    let pid = t.state("a")["pid"].as_i64().unwrap();
+    t.berth(&["delete", "a"]).ok();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() || fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z "));
+    t.create(&b, "b").ok();
+    t.berth(&["start", "b"]).ok();
+    t.berth(&["delete", "b"]).failed_with("not stopped");
+    t.berth(&["delete", "--force", "b"]).ok();
+    // --force on a container that does not exist is not an error (runc).
+    t.berth(&["delete", "--force", "never-existed"]).ok();
+    t.berth(&["delete", "never-existed"]).failed_with("does not exist");
+}
+
+#[test]
+fn kill_accepts_every_signal_form_and_all() {
+    let mut t = T::new("killforms");
+    let b = t.bundle(&["sh", "-c", "trap '' TERM; sleep 100 & sleep 100 & wait"]);
+    for (i, sig) in ["9", "SIGKILL", "KILL", "kill"].iter().enumerate() {
+        let id = format!("k{i}");
+        t.create(&b, &id).ok();
+        t.berth(&["start", &id]).ok();
+        t.berth(&["kill", &id, sig]).ok();
+        t.wait_status(&id, "stopped");
+        t.berth(&["delete", &id]).ok();
+    }
+    // --all reaches every process of the container, not only the init.
+    t.create(&b, "all").ok();
+    t.berth(&["start", "all"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let ps = t.berth(&["ps", "--format", "json", "all"]).ok().json();
+    assert_eq!(ps.as_array().unwrap().len(), 3, "sh and two sleeps: {ps}");
+    t.berth(&["kill", "--all", "all", "KILL"]).ok();
+    t.wait_status("all", "stopped");
+    t.berth(&["kill", "all", "KILL"]).failed_with("not running");
+    t.berth(&["delete", "all"]).ok();
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let mut t = T::new("pause");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "p").ok();
+    t.berth(&["start", "p"]).ok();
+    let pid = t.state("p")["pid"].as_i64().unwrap();
+    t.berth(&["pause", "p"]).ok();
+    assert_eq!(t.status("p"), "paused");
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(stat.contains(") D ") || stat.contains(") S "), "{stat}");
+    t.berth(&["resume", "p"]).ok();
+    assert_eq!(t.status("p"), "running");
+    t.berth(&["resume", "p"]).failed_with("not paused");
+    t.berth(&["delete", "--force", "p"]).ok();
+}
+
+#[test]
+fn list_prints_runc_shapes() {
+    let mut t = T::new("list");
+    assert_eq!(t.berth(&["list", "--format", "json"]).ok().stdout.trim(), "null");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "l1").ok();
+    t.create(&b, "l2").ok();
+    let table = t.berth(&["list"]).ok().stdout.clone();
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("ID          PID         STATUS      BUNDLE"), "{header}");
+    assert!(header.ends_with("OWNER"));
+    assert!(lines.next().unwrap().starts_with("l1 "));
+    let j = t.berth(&["list", "--format=json"]).ok().json();
+    assert_eq!(j.as_array().unwrap().len(), 2);
+    assert_eq!(j[0]["status"], "created");
+    assert_eq!(j[0]["owner"], "root");
+    assert_eq!(t.berth(&["list", "-q"]).ok().stdout, "l1\nl2\n");
+    t.berth(&["delete", "l1"]).ok();
+    t.berth(&["delete", "l2"]).ok();
+}
+
+#[test]
+fn flags_are_accepted_after_the_id_and_with_equals() {
+    let mut t = T::new("flagpos");
+    let b = t.bundle(&["true"]);
+    let bundle = format!("--bundle={}", b.dir.display());
+    let o = t.berth(&["run", "x1", &bundle]);
+    o.ok();
+    let o = t.berth(&["run", "x2", "-b", b.dir.to_str().unwrap()]);
+    o.ok();
+}
+
+#[test]
+fn a_reused_pid_does_not_look_like_the_container() {
+    let mut t = T::new("pidreuse");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "r").ok();
+    t.berth(&["start", "r"]).ok();
+    // Point the state file at another live process (our own): its start time differs.
+    let path = t.root.join("r/state.json");
+    let mut s: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let real_pid = s["pid"].clone();
+    s["pid"] = (std::process::id() as i64).into();
+    fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+    assert_eq!(t.status("r"), "stopped");
+    t.berth(&["kill", "r", "KILL"]).failed_with("not running");
+    s["pid"] = real_pid;
+    fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+    assert_eq!(t.status("r"), "running");
+    t.berth(&["delete", "-f", "r"]).ok();
+}
+
+#[test]
+fn concurrent_creates_of_one_id_yield_one_container() {
+    let mut t = T::new("race");
+    let b = t.bundle(&["sleep", "100"]);
+    b.write();
+    let spawn = |i: usize| {
+        let mut c = t.cmd();
+        c.args(["create", "--bundle"]).arg(&b.dir).arg("same");
+        let err = fs::File::create(t.tmp.join(format!("race{i}"))).unwrap();
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().unwrap()
+    };
+    let kids: Vec<_> = (0..4).map(spawn).collect();
+    let codes: Vec<bool> = kids.into_iter().map(|mut k| k.wait().unwrap().success()).collect();
+    assert_eq!(codes.iter().filter(|c| **c).count(), 1, "exactly one create wins");
+    for (i, ok) in codes.iter().enumerate() {
+        if !ok {
+            let e = fs::read_to_string(t.tmp.join(format!("race{i}"))).unwrap();
+            assert!(e.contains("already exists"), "{e}");
+        }
+    }
+    // delete and kill racing on one container serialise: exactly one delete succeeds.
+    t.berth(&["start", "same"]).ok();
+    let mk = |args: &[&str]| {
+        let mut c = t.cmd();
+        c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let d1 = mk(&["delete", "--force", "same"]);
+    let d2 = mk(&["delete", "--force", "same"]);
+    let k = mk(&["kill", "same", "KILL"]);
+    assert!(d1.wait_with_output().unwrap().status.success());
+    assert!(d2.wait_with_output().unwrap().status.success());
+    let _ = k.wait_with_output();
+    t.berth(&["state", "same"]).failed_with("does not exist");
+}
+
+#[test]
+fn spec_writes_runc_default_and_refuses_to_overwrite() {
+    let t = T::new("spec");
+    let d = t.tmp.join("specdir");
+    fs::create_dir_all(&d).unwrap();
+    t.berth(&["spec", "--bundle", d.to_str().unwrap()]).ok();
+    let v: Value = serde_json::from_slice(&fs::read(d.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["process"]["args"][0], "sh");
+    assert_eq!(v["root"]["path"], "rootfs");
+    t.berth(&["spec", "--bundle", d.to_str().unwrap()]).failed_with("exists");
+    // Differential: the same as runc's, but for the runtime's own name and version.
+    if let Ok(o) = std::process::Command::new("runc").args(["spec", "--bundle"]).arg(t.tmp.join("runc")).output() {
+        let _ = o;
+    }
+    let rd = t.tmp.join("runc");
+    fs::create_dir_all(&rd).unwrap();
+    if std::process::Command::new("runc").args(["spec", "--bundle"]).arg(&rd).status().map(|s| s.success()).unwrap_or(false) {
+        let mut r: Value = serde_json::from_slice(&fs::read(rd.join("config.json")).unwrap()).unwrap();
+        let mut ours = v.clone();
+        for x in [&mut r, &mut ours] {
+            x["ociVersion"] = Value::Null;
+            x["hostname"] = Value::Null;
+        }
+        assert_eq!(ours, r);
+    }
+    let rl = t.tmp.join("rootless");
+    fs::create_dir_all(&rl).unwrap();
+    t.berth(&["spec", "--rootless", "--bundle", rl.to_str().unwrap()]).ok();
+    let v: Value = serde_json::from_slice(&fs::read(rl.join("config.json")).unwrap()).unwrap();
+    assert!(v["linux"]["uidMappings"].is_array());
+}
+
+#[test]
+fn version_is_printed_in_runc_layout() {
+    let t = T::new("version");
+    let o = t.berth(&["--version"]);
+    o.ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines[0].starts_with("berth version "));
+    assert!(lines[1].starts_with("commit: "));
+    assert!(lines[2].starts_with("spec: 1."));
+}
