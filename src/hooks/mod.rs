@@ -85,6 +85,8 @@ fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<()
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // Its own process group, so that a timeout kills the hook and everything it started.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().map_err(|source| Error::Spawn { kind, index, path: path.clone(), source })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not make us fail (EPIPE).
@@ -93,7 +95,8 @@ fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<()
     let timeout = h.timeout().map(|t| Duration::from_secs(t.max(0) as u64));
     if let Some(t) = timeout {
         if !wait_exit(child.id() as i32, t) {
-            let _ = child.kill();
+            // SAFETY: kill of the process group our child leads.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             return Err(Error::Timeout { kind, index, path, secs: t.as_secs() as i64 });
         }

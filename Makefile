@@ -1,0 +1,40 @@
+# berth: build, demo, tests. Run as root (containers need it).
+CARGO ?= cargo
+BERTH_RELEASE := target/release/berth
+DEMO_BUNDLE := bundles/demo
+
+.PHONY: all build deps demo test unit integration clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# What the tests and the demo need from Debian: a static busybox for the rootfs,
+# runc and crun as oracles for differential tests.
+deps:
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static runc crun >/dev/null; \
+	fi
+
+# Builds berth, makes a busybox bundle, runs a container from it in the foreground.
+demo: deps build
+	BERTH=$(BERTH_RELEASE) sh integration-tests/make-bundle.sh $(DEMO_BUNDLE)
+	$(BERTH_RELEASE) --root /run/berth-demo run --bundle $(DEMO_BUNDLE) berth-demo-$$$$
+
+# Unit tests, then integration tests (real containers, one at a time: each test's
+# leak check looks at the whole host).
+test: deps
+	$(CARGO) build --bin berth
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+
+unit:
+	$(CARGO) test --lib
+
+integration: deps
+	$(CARGO) build --bin berth
+	$(CARGO) test -p berth-integration-tests -- --test-threads=1
+
+clean:
+	$(CARGO) clean
+	rm -rf bundles
