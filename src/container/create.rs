@@ -100,6 +100,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         return Err(config::invalid("process.terminal", "terminals are not supported by this build of berth yet").into());
     }
     let _ = o.console_socket;
+    crate::process::attrs::check_lsm(process, spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()))
+        .map_err(|e| config::Error::Other(format!("config.json: {e}")))?;
     let rootfs = bundle.join(spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default());
     let rootfs = std::fs::canonicalize(&rootfs).map_err(io_err(format!("root.path {}", rootfs.display())))?;
     let linux = spec.linux().as_ref();
@@ -111,7 +113,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let lock_fd = dir.lock_fd();
     let fifo_path = dir.fifo_path();
     undo.dir = Some(dir);
-    let min_fd = 3 + o.preserve_fds as RawFd;
+    let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let min_fd = 3 + (listen_fds + o.preserve_fds) as RawFd;
     let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
     let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
     undo.cgroup = Some(cgroup.clone());
@@ -145,6 +148,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         parent_pid: own_pid,
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
+        listen_fds,
         runtime_hooks,
     };
     let pid = clone_init(&plan, &args, parent_end.raw())?;

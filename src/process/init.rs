@@ -12,8 +12,10 @@
 //!  3. join the other namespaces by path; unshare cgroup (rooted at our cgroup now) and
 //!     time (offsets written while the namespace is empty); new session;
 //!  4. rootfs: mounts and /dev; prestart/createRuntime hooks run by the parent;
-//!     createContainer hooks run here; pivot_root; masked/read-only paths;
-//!  5. hostname, domainname, sysctl, rlimits, oom_score_adj; find the program;
+//!     createContainer hooks run here; pivot_root;
+//!  5. hostname, domainname, sysctl, then masked/read-only paths and a read-only root
+//!     (sysctl first: /proc/sys is usually read-only); rlimits, oom_score_adj,
+//!     personality, I/O priority, scheduler; find the program;
 //!  6. close every fd we do not need, drop the bounding set, change user, chdir (checked
 //!     to be inside the root), set the capability sets, no_new_privs;
 //!  7. Ready; wait on exec.fifo; startContainer hooks; execve.
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::sync::{Channel, Msg};
-use super::{exec, rlimits, user};
+use super::{attrs, exec, rlimits, user};
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
@@ -46,6 +48,8 @@ pub enum Error {
     Caps(#[from] capabilities::Error),
     #[error(transparent)]
     Exec(#[from] exec::Error),
+    #[error(transparent)]
+    Attr(#[from] attrs::Error),
     #[error("sync with the runtime: {0}")]
     Sync(String),
     #[error("{0}: {1}")]
@@ -72,6 +76,9 @@ pub struct InitArgs<'a> {
     pub parent_pid: i32,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Socket-activation fds (LISTEN_FDS of berth's environment): 3 .. 3+N, before the
+    /// preserved ones, as runc passes them.
+    pub listen_fds: u32,
     /// Whether the parent must run prestart/createRuntime hooks before pivot_root.
     pub runtime_hooks: bool,
 }
@@ -165,8 +172,6 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     } else {
         rootfs::pivot(a.rootfs)?;
     }
-    rootfs::finalize(spec, a.ns.new_user)?;
-
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(sys("hostname"))?;
     }
@@ -178,18 +183,30 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
         write_sysctl(k, v)?;
     }
+    // After sysctl: /proc/sys is usually among the read-only paths.
+    rootfs::finalize(spec, a.ns.new_user)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is missing".into()))?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(adj) = process.oom_score_adj() {
         crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
             .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
     }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        attrs::set_personality(p)?;
+    }
+    attrs::set_io_priority(process)?;
+    if let Some(s) = process.scheduler() {
+        attrs::set_scheduler(s)?;
+    }
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
+    if a.listen_fds > 0 {
+        env.push(format!("LISTEN_FDS={}", a.listen_fds));
+    }
     let program = exec::find_program(&args[0], &env)?;
 
     // Only the sync socket and the fifo survive from here on (plus preserved fds).
-    exec::close_fds_except(&[a.sync.raw(), a.fifo_fd], a.preserve_fds);
+    exec::close_fds_except(&[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds);
     let caps = process.capabilities().as_ref().map(capabilities::Plan::new);
     if let Some(c) = &caps {
         c.drop_bounding()?;
@@ -216,6 +233,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         nix::errno::Errno::result(r).map_err(sys("no_new_privs"))?;
     }
+    attrs::set_exec_labels(process)?;
     // From here on the parent may exit: we must survive it.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
@@ -225,12 +243,14 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
 
 /// The working directory must be inside the container's root: getcwd reports a
 /// directory outside it as "(unreachable)/..." (CVE-2024-21626 defence in depth).
+/// glibc turns the kernel's "(unreachable)" answer into ENOENT.
 fn check_cwd() -> Result<(), Error> {
-    let cwd = nix::unistd::getcwd().map_err(sys("getcwd"))?;
-    if !cwd.is_absolute() {
-        return Err(Error::Other(format!("process.cwd resolved outside the container: {}", cwd.display())));
+    let outside = |what: String| Error::Other(format!("process.cwd resolves outside the container ({what})"));
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.is_absolute() => Ok(()),
+        Ok(cwd) => Err(outside(cwd.display().to_string())),
+        Err(e) => Err(outside(e.to_string())),
     }
-    Ok(())
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<(), Error> {

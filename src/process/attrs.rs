@@ -1,0 +1,142 @@
+//! Process attributes applied by the init before exec: personality, I/O priority,
+//! scheduler, and the LSM labels (AppArmor profile, SELinux label).
+
+use std::path::Path;
+
+use oci_spec::runtime::{IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{field}: {source}")]
+    Sys { field: &'static str, source: std::io::Error },
+}
+
+fn last(field: &'static str) -> Error {
+    Error::Sys { field, source: std::io::Error::last_os_error() }
+}
+
+/// linux.personality: the execution domain (LINUX or LINUX32).
+pub fn set_personality(p: &LinuxPersonality) -> Result<(), Error> {
+    let persona = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        crate::logging::warn("linux.personality.flags are not supported and were ignored");
+    }
+    // SAFETY: personality(2) with a constant.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(last("linux.personality"));
+    }
+    Ok(())
+}
+
+/// process.ioPriority: ioprio_set(IOPRIO_WHO_PROCESS, self).
+pub fn set_io_priority(process: &Process) -> Result<(), Error> {
+    let Some(io) = process.io_priority() else { return Ok(()) };
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    if !(0..=7).contains(&io.priority()) {
+        return Err(Error::Invalid { field: "process.ioPriority.priority", reason: format!("{} is not in 0..7", io.priority()) });
+    }
+    // SAFETY: ioprio_set on ourselves.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority()) } < 0 {
+        return Err(last("process.ioPriority"));
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// process.scheduler: sched_setattr(2) with every field the spec lists.
+pub fn set_scheduler(s: &Scheduler) -> Result<(), Error> {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |f, x| {
+        f | match x {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0).max(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    };
+    // SAFETY: sched_setattr on ourselves with a struct of the size given.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } < 0 {
+        return Err(last("process.scheduler"));
+    }
+    Ok(())
+}
+
+fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+}
+
+fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Checks, before anything is created, that the labels asked for can be applied here:
+/// a profile or label for an LSM the host does not have is an error (as runc), not a
+/// silently unconfined container.
+pub fn check_lsm(process: &Process, mount_label: Option<&str>) -> Result<(), Error> {
+    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
+        return Err(Error::Invalid { field: "process.apparmorProfile", reason: "AppArmor is not enabled on this host".into() });
+    }
+    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !selinux_enabled() {
+        return Err(Error::Invalid { field: "process.selinuxLabel", reason: "SELinux is not enabled on this host".into() });
+    }
+    if mount_label.is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
+        crate::logging::warn("linux.mountLabel is ignored: SELinux is not enabled on this host");
+    }
+    Ok(())
+}
+
+/// Arms the labels for the coming execve (the kernel applies them at exec).
+pub fn set_exec_labels(process: &Process) -> Result<(), Error> {
+    if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        let data = format!("exec {p}");
+        let new = Path::new("/proc/self/attr/apparmor/exec");
+        let path = if new.exists() { new } else { Path::new("/proc/self/attr/exec") };
+        crate::util::fs::write_file(path, &data).map_err(|source| Error::Sys { field: "process.apparmorProfile", source })?;
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        crate::util::fs::write_file(Path::new("/proc/self/attr/exec"), l).map_err(|source| Error::Sys { field: "process.selinuxLabel", source })?;
+    }
+    Ok(())
+}
