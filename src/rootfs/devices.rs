@@ -97,11 +97,11 @@ pub fn create(root: RawFd, n: &Node, in_userns: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// /dev/fd, /dev/std{in,out,err}, /dev/ptmx and /dev/core, as runc makes them.
+/// /dev/fd, /dev/std{in,out,err} and /dev/ptmx, as runc makes them.
 pub fn symlinks(root: RawFd) -> Result<(), Error> {
     let dev = paths::ensure_in_root(root, Path::new("dev"), Kind::Dir).map_err(|e| Error::Device { path: "/dev".into(), reason: e.to_string() })?;
     let dir = crate::util::fs::open_cloexec(&paths::fd_path(&dev)).map_err(|e| Error::Device { path: "/dev".into(), reason: e.to_string() })?;
-    for (target, name) in [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"), ("/proc/kcore", "core")] {
+    for (target, name) in [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")] {
         let (t, n) = (CString::new(target).unwrap_or_default(), CString::new(name).unwrap_or_default());
         // SAFETY: symlinkat relative to the /dev directory fd inside the root.
         if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } != 0 {
