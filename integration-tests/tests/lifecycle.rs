@@ -278,3 +278,21 @@ fn version_is_printed_in_runc_layout() {
     assert!(lines[1].starts_with("commit: "));
     assert!(lines[2].starts_with("spec: 1."));
 }
+
+#[test]
+fn deleting_one_container_leaves_a_siblings_cgroup_alone() {
+    let mut t = T::new("siblings");
+    let a = t.bundle(&["sleep", "100"]);
+    t.create(&a, "first").ok(); // creates the shared /berth parent
+    let b = t.bundle(&["true"]);
+    t.create(&b, "second").ok();
+    t.berth(&["start", "second"]).ok();
+    t.wait_status("second", "stopped"); // its cgroup is now empty
+    let sibling = std::path::Path::new("/sys/fs/cgroup/pids/berth/second");
+    assert!(sibling.is_dir());
+    let started = std::time::Instant::now();
+    t.berth(&["delete", "--force", "first"]).ok();
+    assert!(sibling.is_dir(), "deleting 'first' removed the cgroup of 'second'");
+    assert!(started.elapsed() < std::time::Duration::from_millis(400), "delete took {:?}", started.elapsed());
+    t.berth(&["delete", "second"]).ok();
+}

@@ -188,13 +188,17 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<(), Error> {
         let mut first_err = None;
         for d in self.created.iter().rev() {
+            // Only the container's own directory is removed with what it made inside;
+            // a parent is shared with other containers and gets a plain rmdir.
+            let own = self.dirs.iter().any(|x| &x.path == d);
             let deadline = Instant::now() + Duration::from_millis(500);
             loop {
-                match remove_tree(d) {
+                let r = if own { remove_tree(d) } else { fs::remove_dir(d) };
+                match r {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     // A shared parent (e.g. /berth) still used by another container.
-                    Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => break,
+                    Err(e) if !own && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EBUSY)) => break,
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(5));
                     }
