@@ -1,0 +1,35 @@
+"""Turns bench/run.sh's measurements into a markdown table with berth/crun and berth/runc ratios."""
+import os, platform, subprocess, sys
+from collections import OrderedDict
+
+rows = OrderedDict()
+for line in open(sys.argv[1]):
+    measure, cmd, med, lo, hi = line.rstrip("\n").split("\t")
+    name = "floor" if measure == "floor" else next((r for r in ("berth", "runc", "crun") if r in os.path.basename(cmd.split()[0]) or cmd.startswith(r)), cmd)
+    if measure != "floor" and "/" in cmd.split()[0]:
+        name = next((r for r in ("berth", "runc", "crun") if cmd.split()[0].endswith(r)), name)
+    rows.setdefault(measure, {})[name] = (float(med), lo, hi)
+
+def ver(cmd):
+    try:
+        return subprocess.run([cmd, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except Exception:
+        return "not installed"
+
+berth = sys.argv[2]
+print("# berth benchmark\n")
+print(f"Machine: {os.cpu_count()} cores, kernel {platform.release()}; {ver(berth)}, {ver('runc')}, {ver('crun')}.")
+print(f"berth binary: {os.path.getsize(berth)} bytes; " + subprocess.run(["sh", "-c", f"ldd {berth} | wc -l"], capture_output=True, text=True).stdout.strip() + " shared libraries (ldd).\n")
+print("Times in ms: median (min..max) of interleaved runs; lower is better. Ratio < 1 means berth is faster.\n")
+print("| measure | berth | crun | runc | berth/crun | berth/runc |")
+print("|---|---|---|---|---|---|")
+floor = rows.pop("floor", {}).get("floor")
+for m, r in rows.items():
+    cell = lambda k: (f"{r[k][0]:.2f} ({r[k][1]}..{r[k][2]})" if r[k][1] != "-" and r[k][1] != f"{r[k][0]:.0f}" and not m.startswith("5.") else f"{r[k][0]:.2f}" if not m.startswith("5.") else f"{r[k][0]:.0f}") if k in r else "-"
+    ratio = lambda k: f"{r['berth'][0] / r[k][0]:.2f}" if "berth" in r and k in r and r[k][0] > 0 else "-"
+    print(f"| {m} | {cell('berth')} | {cell('crun')} | {cell('runc')} | {ratio('crun')} | {ratio('runc')} |")
+if floor:
+    crun = rows.get("1. run /bin/true", {}).get("crun")
+    rel = f" = {floor[0] / crun[0]:.2f}x crun's run" if crun else ""
+    print(f"\nKernel floor (unshare of the same 5 namespaces + chroot + exec /bin/true): {floor[0]:.2f} ms{rel}.")
+print("\nNot measured yet: 3. exec into a running container and 7a. a start with Docker's seccomp profile (berth has neither exec nor seccomp yet).")

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# make bench: berth, runc and crun side by side, in one interleaved hyperfine run per
+# measure, on the same busybox bundle, the same cgroup layout and the same kind of --root.
+# Prints a table of medians (min..max) and ratios; with SAVE=1 writes bench/RESULTS.md.
+#   bench/run.sh          full run (a few minutes on 2 cores)
+#   bench/run.sh --smoke  one quick pass with berth only (CI checks that the harness runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
+BERTH=${BERTH:-$PWD/target/release/berth}
+WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
+RUNS=${RUNS:-40}; WARM=${WARM:-5}; SCALE=${SCALE:-10 100 500}
+if [ $SMOKE = 1 ]; then RUNS=2; WARM=0; SCALE="3"; fi
+HUGETLB_MOUNTED=0
+declare -A BIN=([berth]=$BERTH [runc]=$(command -v runc || true) [crun]=$(command -v crun || true))
+RUNTIMES="berth runc crun"; [ $SMOKE = 1 ] && RUNTIMES="berth"
+
+cleanup() {
+  for r in $RUNTIMES; do
+    for id in $("${BIN[$r]}" --root "$WORK/root-$r" list -q 2>/dev/null); do
+      "${BIN[$r]}" --root "$WORK/root-$r" delete -f "$id" >/dev/null 2>&1 || true
+    done
+  done
+  if [ $HUGETLB_MOUNTED = 1 ]; then umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# crun 1.8.1 refuses a hybrid host whose cgroup2 mount holds a controller; moving the
+# only one (hugetlb) to a v1 hierarchy for the duration lets it run. Undone on exit.
+if [ $SMOKE = 0 ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ ! -d /sys/fs/cgroup/hugetlb ]; then
+  mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb && HUGETLB_MOUNTED=1
+fi
+
+# One bundle, written with ociVersion 1.0.2-dev (what crun 1.8.1 accepts), rootfs shared.
+BUNDLE=$WORK/bundle
+BERTH=$BERTH sh integration-tests/make-bundle.sh "$BUNDLE" >/dev/null
+set_args() { # set_args FILE ARGS-JSON [EXTRA-JQ]
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, sys
+p, args, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+c = json.load(open(p))
+c["ociVersion"] = "1.0.2-dev"; c["process"]["args"] = args; c["process"]["terminal"] = False
+if extra == "mounts":
+    c["mounts"] += [{"destination": f"/mnt/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]} for i in range(50)]
+json.dump(c, open(p, "w"))
+PY
+}
+mkdir -p "$WORK/true" "$WORK/sleep" "$WORK/mounts"
+for b in true sleep mounts; do ln -s "$BUNDLE/rootfs" "$WORK/$b/rootfs"; cp "$BUNDLE/config.json" "$WORK/$b/"; done
+set_args "$WORK/true/config.json" '["/bin/true"]'
+set_args "$WORK/sleep/config.json" '["sleep", "1000"]'
+set_args "$WORK/mounts/config.json" '["/bin/true"]' mounts
+
+RESULTS=$WORK/results.tsv; : > "$RESULTS"
+hf() { # hf MEASURE CMD-TEMPLATE (with {R} for the runtime binary, {root} for its --root)
+  local measure=$1 tmpl=$2 cmds=() names=() file
+  file=$WORK/m$(printf '%s' "$1" | tr -c 'a-zA-Z0-9' '_').json
+  for r in $RUNTIMES; do
+    [ -n "${BIN[$r]}" ] || continue
+    local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}
+    cmds+=("$c"); names+=(-n "$r")
+  done
+  hyperfine -N -w "$WARM" -r "$RUNS" "${names[@]}" --export-json "$file" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
+    || { echo "measure $measure failed:" >&2; cat "$WORK/hf.log" >&2; return 1; }
+  python3 - "$file" "$measure" >> "$RESULTS" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    t = sorted(r["times"])
+    print(f'{sys.argv[2]}\t{r["command"]}\t{r["median"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')
+PY
+}
+
+echo "measuring (runs=$RUNS)..." >&2
+hf "1. run /bin/true" "{R} --root {root} run --bundle $WORK/true b1"
+hf "2. create+start+wait+delete" "sh -c '{R} --root {root} create --bundle $WORK/true b2 && {R} --root {root} start b2 && until {R} --root {root} delete b2 2>/dev/null; do :; done'"
+hf "7b. run with 50 tmpfs mounts" "{R} --root {root} run --bundle $WORK/mounts b3"
+for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" run -d --bundle "$WORK/sleep" lat >/dev/null; done
+hf "4a. state" "{R} --root {root} state lat"
+hf "4b. kill (SIGCONT)" "{R} --root {root} kill lat CONT"
+for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/null; done
+
+# The kernel's floor: the same five namespaces, chroot, exec /bin/true, nothing else.
+if [ $SMOKE = 0 ]; then
+  hyperfine -N -w "$WARM" -r "$RUNS" --export-json "$WORK/floor.json" "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
+  python3 -c "import json,sys; r=json.load(open('$WORK/floor.json'))['results'][0]; t=sorted(r['times']); print(f'floor\tunshare+chroot+exec\t{r[\"median\"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')" >> "$RESULTS"
+fi
+
+# 5. Peak RSS (KiB) of `run /bin/true`: the runtime and the processes it waits for.
+for r in $RUNTIMES; do
+  [ -n "${BIN[$r]}" ] || continue
+  best=""
+  for i in 1 2 3; do
+    kb=$( { /usr/bin/time -f %M "${BIN[$r]}" --root "$WORK/root-$r" run --bundle "$WORK/true" rss >/dev/null; } 2>&1 | tail -1)
+    [ -z "$best" ] || [ "$kb" -lt "$best" ] && best=$kb
+  done
+  printf '5. peak RSS KiB\t%s\t%s\t%s\t%s\n' "${BIN[$r]}" "$best" "$best" "$best" >> "$RESULTS"
+done
+
+# 6. Scale: N sleeping containers: create+start each, list, kill+delete all; ms per container.
+for n in $SCALE; do
+  for r in $RUNTIMES; do
+    [ -n "${BIN[$r]}" ] || continue
+    R=${BIN[$r]}; root=$WORK/root-$r
+    t0=$(date +%s%N)
+    for i in $(seq "$n"); do "$R" --root "$root" run -d --bundle "$WORK/sleep" "s$i" >/dev/null; done
+    t1=$(date +%s%N)
+    "$R" --root "$root" list >/dev/null
+    t2=$(date +%s%N)
+    for i in $(seq "$n"); do "$R" --root "$root" delete -f "s$i" >/dev/null; done
+    t3=$(date +%s%N)
+    python3 -c "n=$n; print(f'6. scale N={n}: start per ctr\t$R\t{($t1-$t0)/1e6/n:.2f}\t-\t-'); print(f'6. scale N={n}: list\t$R\t{($t2-$t1)/1e6:.2f}\t-\t-'); print(f'6. scale N={n}: delete per ctr\t$R\t{($t3-$t2)/1e6/n:.2f}\t-\t-')" >> "$RESULTS"
+  done
+done
+
+python3 bench/report.py "$RESULTS" "$BERTH" > "$WORK/report.md"
+cat "$WORK/report.md"
+if [ "${SAVE:-0}" = 1 ]; then cp "$WORK/report.md" bench/RESULTS.md; echo "saved bench/RESULTS.md" >&2; fi
