@@ -21,6 +21,9 @@ cleanup() {
       "${BIN[$r]}" --root "$WORK/root-$r" delete -f "$id" >/dev/null 2>&1 || true
     done
   done
+  # Only what this run made: the /berth-bench subtree (an oracle's delete can lose the
+  # race with its zombie init here and leave the cgroup).
+  find /sys/fs/cgroup -depth -type d -path '*/berth-bench*' -exec rmdir {} \; 2>/dev/null || true
   if [ $HUGETLB_MOUNTED = 1 ]; then umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb; fi
   rm -rf "$WORK"
 }
@@ -28,8 +31,10 @@ trap cleanup EXIT
 
 # crun 1.8.1 refuses a hybrid host whose cgroup2 mount holds a controller; moving the
 # only one (hugetlb) to a v1 hierarchy for the duration lets it run. Undone on exit.
-if [ $SMOKE = 0 ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ ! -d /sys/fs/cgroup/hugetlb ]; then
-  mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb && HUGETLB_MOUNTED=1
+# (Not conditional on cgroup.controllers: after a previous unmount the controller takes
+# a moment to show up there again.)
+if [ $SMOKE = 0 ] && [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+  mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb && HUGETLB_MOUNTED=1
 fi
 
 # One bundle, written with ociVersion 1.0.2-dev (what crun 1.8.1 accepts), rootfs shared.
@@ -37,28 +42,41 @@ BUNDLE=$WORK/bundle
 BERTH=$BERTH sh integration-tests/make-bundle.sh "$BUNDLE" >/dev/null
 set_args() { # set_args FILE ARGS-JSON [EXTRA-JQ]
   python3 - "$1" "$2" "${3:-}" <<'PY'
-import json, sys
+import json, os, sys
 p, args, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 c = json.load(open(p))
 c["ociVersion"] = "1.0.2-dev"; c["process"]["args"] = args; c["process"]["terminal"] = False
+c["root"]["path"] = os.environ["ROOTFS"]  # absolute: runc refuses a symlinked rootfs
 if extra == "mounts":
     c["mounts"] += [{"destination": f"/mnt/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]} for i in range(50)]
 json.dump(c, open(p, "w"))
 PY
 }
-mkdir -p "$WORK/true" "$WORK/sleep" "$WORK/mounts"
-for b in true sleep mounts; do ln -s "$BUNDLE/rootfs" "$WORK/$b/rootfs"; cp "$BUNDLE/config.json" "$WORK/$b/"; done
-set_args "$WORK/true/config.json" '["/bin/true"]'
-set_args "$WORK/sleep/config.json" '["sleep", "1000"]'
-set_args "$WORK/mounts/config.json" '["/bin/true"]' mounts
+export ROOTFS=$BUNDLE/rootfs
+# bundle KIND RUNTIME ID: a bundle of its own per container, so that each gets its own
+# absolute cgroupsPath (/berth-bench/RUNTIME-ID). Without one, runc and crun would create
+# cgroups below the caller's own cgroup, which on these machines is not ours to grow.
+bundle() {
+  local dir=$WORK/bundles/$2-$3
+  if [ ! -f "$dir/config.json" ]; then
+    mkdir -p "$dir" && cp "$BUNDLE/config.json" "$dir/"
+    case $1 in
+      true) set_args "$dir/config.json" '["/bin/true"]' ;;
+      sleep) set_args "$dir/config.json" '["sleep", "1000"]' ;;
+      mounts) set_args "$dir/config.json" '["/bin/true"]' mounts ;;
+    esac
+    CG="/berth-bench/$2-$3" python3 -c "import json,os; p='$dir/config.json'; c=json.load(open(p)); c['linux']['cgroupsPath']=os.environ['CG']; json.dump(c,open(p,'w'))"
+  fi
+  echo "$dir"
+}
 
 RESULTS=$WORK/results.tsv; : > "$RESULTS"
-hf() { # hf MEASURE CMD-TEMPLATE (with {R} for the runtime binary, {root} for its --root)
-  local measure=$1 tmpl=$2 cmds=() names=() file
+hf() { # hf MEASURE KIND ID CMD-TEMPLATE ({R} runtime binary, {root} its --root, {B} bundle)
+  local measure=$1 kind=$2 id=$3 tmpl=$4 cmds=() names=() file
   file=$WORK/m$(printf '%s' "$1" | tr -c 'a-zA-Z0-9' '_').json
   for r in $RUNTIMES; do
     [ -n "${BIN[$r]}" ] || continue
-    local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}
+    local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}; c=${c//\{B\}/$(bundle "$kind" "$r" "$id")}
     cmds+=("$c"); names+=(-n "$r")
   done
   hyperfine -N -w "$WARM" -r "$RUNS" "${names[@]}" --export-json "$file" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
@@ -72,12 +90,12 @@ PY
 }
 
 echo "measuring (runs=$RUNS)..." >&2
-hf "1. run /bin/true" "{R} --root {root} run --bundle $WORK/true b1"
-hf "2. create+start+wait+delete" "sh -c '{R} --root {root} create --bundle $WORK/true b2 && {R} --root {root} start b2 && until {R} --root {root} delete b2 2>/dev/null; do :; done'"
-hf "7b. run with 50 tmpfs mounts" "{R} --root {root} run --bundle $WORK/mounts b3"
-for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" run -d --bundle "$WORK/sleep" lat >/dev/null; done
-hf "4a. state" "{R} --root {root} state lat"
-hf "4b. kill (SIGCONT)" "{R} --root {root} kill lat CONT"
+hf "1. run /bin/true" true b1 "{R} --root {root} run --bundle {B} b1"
+hf "2. create+start+wait+delete" true b2 "sh -c '{R} --root {root} create --bundle {B} b2 && {R} --root {root} start b2 && until {R} --root {root} delete b2 2>/dev/null; do :; done'"
+hf "7b. run with 50 tmpfs mounts" mounts b3 "{R} --root {root} run --bundle {B} b3"
+for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" run -d --bundle "$(bundle sleep "$r" lat)" lat >/dev/null; done
+hf "4a. state" sleep lat "{R} --root {root} state lat"
+hf "4b. kill (SIGCONT)" sleep lat "{R} --root {root} kill lat CONT"
 for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/null; done
 
 # The kernel's floor: the same five namespaces, chroot, exec /bin/true, nothing else.
@@ -91,7 +109,7 @@ for r in $RUNTIMES; do
   [ -n "${BIN[$r]}" ] || continue
   best=""
   for i in 1 2 3; do
-    kb=$( { /usr/bin/time -f %M "${BIN[$r]}" --root "$WORK/root-$r" run --bundle "$WORK/true" rss >/dev/null; } 2>&1 | tail -1)
+    kb=$( { /usr/bin/time -f %M "${BIN[$r]}" --root "$WORK/root-$r" run --bundle "$(bundle true "$r" rss)" rss >/dev/null; } 2>&1 | tail -1)
     [ -z "$best" ] || [ "$kb" -lt "$best" ] && best=$kb
   done
   printf '5. peak RSS KiB\t%s\t%s\t%s\t%s\n' "${BIN[$r]}" "$best" "$best" "$best" >> "$RESULTS"
@@ -103,11 +121,13 @@ for n in $SCALE; do
     [ -n "${BIN[$r]}" ] || continue
     R=${BIN[$r]}; root=$WORK/root-$r
     t0=$(date +%s%N)
-    for i in $(seq "$n"); do "$R" --root "$root" run -d --bundle "$WORK/sleep" "s$i" >/dev/null; done
+    for i in $(seq "$n"); do bundle sleep "$r" "s$i" >/dev/null; done
+    t0=$(date +%s%N)
+    for i in $(seq "$n"); do timeout 20 "$R" --root "$root" run -d --bundle "$WORK/bundles/$r-s$i" "s$i" >/dev/null || echo "$r run -d s$i failed or hung" >&2; done
     t1=$(date +%s%N)
     "$R" --root "$root" list >/dev/null
     t2=$(date +%s%N)
-    for i in $(seq "$n"); do "$R" --root "$root" delete -f "s$i" >/dev/null; done
+    for i in $(seq "$n"); do timeout 20 "$R" --root "$root" delete -f "s$i" >/dev/null || echo "$r delete s$i failed" >&2; done
     t3=$(date +%s%N)
     python3 -c "n=$n; print(f'6. scale N={n}: start per ctr\t$R\t{($t1-$t0)/1e6/n:.2f}\t-\t-'); print(f'6. scale N={n}: list\t$R\t{($t2-$t1)/1e6:.2f}\t-\t-'); print(f'6. scale N={n}: delete per ctr\t$R\t{($t3-$t2)/1e6/n:.2f}\t-\t-')" >> "$RESULTS"
   done

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod tty;
 pub mod util;
 
 /// The runtime-spec version berth implements.

@@ -105,9 +105,14 @@ fn mounts() -> BTreeSet<String> {
 fn cgroups() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else { return out };
+    // Every berth* directory at a hierarchy's root: berth's own /berth subtree, and the
+    // absolute cgroupsPaths tests use (also for runc, the differential oracle).
     for h in rd.flatten() {
-        let berth = h.path().join("berth");
-        collect_dirs(&berth, &mut out);
+        for e in fs::read_dir(h.path()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("berth") {
+                collect_dirs(&e.path(), &mut out);
+            }
+        }
     }
     out
 }

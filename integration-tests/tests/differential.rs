@@ -27,6 +27,10 @@ fn berth_and_runc_show_the_same_container() {
     b.config["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [10]});
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    // Absolute: without it runc would make the cgroup below the caller's own cgroup,
+    // which on these machines belongs to the machine's services.
+    // One level only: runc removes the leaf it made but never a parent.
+    b.config["linux"]["cgroupsPath"] = json!("/berth-differential");
     let ours = t.run(&b, "d");
     ours.ok();
     let runc_root = t.tmp.join("runc-root");

@@ -124,11 +124,7 @@ pub enum Command {
     /// Output the features this runtime supports (runtime-spec features.md)
     Features,
     /// Run a process in a running container
-    #[command(disable_help_flag = false)]
-    Exec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    Exec(ExecArgs),
     /// Update a container's resource limits
     Update {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -149,4 +145,51 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A process.json (runtime-spec Process) to run instead of COMMAND
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Do not wait for the process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (NAME=VALUE; adds to the container's env)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Add a capability to the bounding, effective, permitted, inheritable and ambient sets
+    #[arg(short = 'c', long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Run in a sub-cgroup of the container: [controller:]path
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -2,6 +2,7 @@
 //! its output, and logs an error exactly once, here at the top.
 
 mod args;
+mod exec;
 mod output;
 mod run;
 
@@ -142,7 +143,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             println!("{}", serde_json::to_string_pretty(&output::features())?);
             Ok(0)
         }
-        Command::Exec { .. } => Err(fail("exec is not implemented yet")),
+        Command::Exec(a) => exec::exec(rt, &a),
         Command::Update { .. } => Err(fail("update is not implemented yet")),
         Command::Events { .. } => Err(fail("events is not implemented yet")),
         Command::Checkpoint { .. } | Command::Restore { .. } => Err(fail("checkpoint/restore is not supported: berth has no CRIU support")),

@@ -9,7 +9,7 @@ use super::args::CreateArgs;
 use super::Failure;
 use crate::container::{self, CreateOptions, Runtime};
 
-fn block_all() -> libc::sigset_t {
+pub(super) fn block_all() -> libc::sigset_t {
     // SAFETY: signal-set manipulation on local data and our own mask.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -55,7 +55,7 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
 
 /// Waits for `pid` to exit, forwarding every other signal to it. Returns its exit code,
 /// 128+N when killed by signal N.
-fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
+pub(super) fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
     loop {
         // Reap first: the init may already be a zombie.
         loop {

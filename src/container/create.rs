@@ -60,7 +60,7 @@ impl Drop for Undo {
 
 /// Moves `fd` to a number >= `min` (close-on-exec), so it cannot land in the range of
 /// fds the caller asked to preserve into the container.
-fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
+pub(super) fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
     if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
@@ -96,10 +96,12 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let spec: Spec = config::load(&bundle)?;
     config::validate(&spec, &bundle)?;
     let process = spec.process().as_ref().ok_or_else(|| config::invalid("process", "is required"))?;
-    if process.terminal().unwrap_or(false) {
-        return Err(config::invalid("process.terminal", "terminals are not supported by this build of berth yet").into());
-    }
-    let _ = o.console_socket;
+    // runc: "cannot allocate tty if runc will detach without setting console socket".
+    let console = match (process.terminal().unwrap_or(false), o.console_socket) {
+        (true, Some(p)) => Some(crate::tty::connect(p).map_err(|e| Error::WrongState(e.to_string()))?),
+        (true, None) => return Err(config::invalid("process.terminal", "a terminal needs --console-socket").into()),
+        (false, _) => None,
+    };
     crate::process::attrs::check_lsm(process, spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()))
         .map_err(|e| config::Error::Other(format!("config.json: {e}")))?;
     let rootfs = bundle.join(spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default());
@@ -116,6 +118,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let min_fd = 3 + (listen_fds + o.preserve_fds) as RawFd;
     let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
+    let console = console.map(|c| above(c, min_fd)).transpose()?;
     let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
     undo.cgroup = Some(cgroup.clone());
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
@@ -150,10 +153,12 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         preserve_fds: o.preserve_fds,
         listen_fds,
         runtime_hooks,
+        console: console.as_ref().map(|c| c.as_raw_fd()),
     };
     let pid = clone_init(&plan, &args, parent_end.raw())?;
     undo.child = Some(pid);
     drop(child_end);
+    drop(console);
 
     if plan.new_user {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;

@@ -1,6 +1,7 @@
 //! Containers: their state on disk and the runtime.md operations on them.
 
 mod create;
+mod exec;
 mod lifecycle;
 pub mod signal;
 pub mod state;
@@ -8,6 +9,7 @@ pub mod state;
 use std::path::PathBuf;
 
 pub use create::{create, CreateOptions, Created};
+pub use exec::{exec, ExecOptions};
 pub use lifecycle::{delete, kill, start, wait_gone};
 pub use state::{ContainerDir, State, Status};
 
@@ -28,6 +30,9 @@ pub enum Error {
     /// An error the container's init reported while setting the container up.
     #[error("container init: {0}")]
     Init(String),
+    /// An error the process entering a container reported (`exec`).
+    #[error("exec failed: {0}")]
+    Exec(String),
     #[error("{0}")]
     WrongState(String),
     #[error("{what}: {source}")]

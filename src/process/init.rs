@@ -26,37 +26,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::sync::{Channel, Msg};
-use super::{attrs, exec, rlimits, user};
+use super::{attrs, identity, Error};
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
-use crate::{capabilities, rootfs};
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Namespace(#[from] namespaces::Error),
-    #[error(transparent)]
-    Rootfs(#[from] rootfs::Error),
-    #[error(transparent)]
-    Hook(#[from] hooks::Error),
-    #[error(transparent)]
-    Rlimit(#[from] rlimits::Error),
-    #[error(transparent)]
-    User(#[from] user::Error),
-    #[error(transparent)]
-    Caps(#[from] capabilities::Error),
-    #[error(transparent)]
-    Exec(#[from] exec::Error),
-    #[error(transparent)]
-    Attr(#[from] attrs::Error),
-    #[error("sync with the runtime: {0}")]
-    Sync(String),
-    #[error("{0}: {1}")]
-    Sys(String, nix::Error),
-    #[error("{0}")]
-    Other(String),
-}
+use crate::rootfs;
 
 fn sys(what: &str) -> impl FnOnce(nix::Error) -> Error + '_ {
     move |e| Error::Sys(what.to_string(), e)
@@ -81,13 +55,13 @@ pub struct InitArgs<'a> {
     pub listen_fds: u32,
     /// Whether the parent must run prestart/createRuntime hooks before pivot_root.
     pub runtime_hooks: bool,
+    /// Connected console socket, when process.terminal is set.
+    pub console: Option<RawFd>,
 }
 
 /// What is left to do after `Ready`.
 struct Prepared {
-    program: PathBuf,
-    args: Vec<String>,
-    env: Vec<String>,
+    ready: identity::Ready,
     state_json: String,
 }
 
@@ -186,71 +160,27 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     // After sysctl: /proc/sys is usually among the read-only paths.
     rootfs::finalize(spec, a.ns.new_user)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is missing".into()))?;
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-    if let Some(adj) = process.oom_score_adj() {
-        crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
-            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
-    }
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         attrs::set_personality(p)?;
     }
-    attrs::set_io_priority(process)?;
-    if let Some(s) = process.scheduler() {
-        attrs::set_scheduler(s)?;
+    if process.terminal().unwrap_or(false) {
+        let sock = a.console.ok_or_else(|| Error::Other("process.terminal needs a console socket".into()))?;
+        let size = process.console_size();
+        crate::tty::setup(sock, size.map_or(0, |b| b.width() as u16), size.map_or(0, |b| b.height() as u16), true)?;
+        // SAFETY: closing our copy of the console socket.
+        unsafe { libc::close(sock) };
     }
-    let args = process.args().clone().unwrap_or_default();
-    let mut env = process.env().clone().unwrap_or_default();
+    let mut extra_env = Vec::new();
     if a.listen_fds > 0 {
-        env.push(format!("LISTEN_FDS={}", a.listen_fds));
+        extra_env.push(format!("LISTEN_FDS={}", a.listen_fds));
     }
-    let program = exec::find_program(&args[0], &env)?;
-
-    // Only the sync socket and the fifo survive from here on (plus preserved fds).
-    exec::close_fds_except(&[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds);
-    let caps = process.capabilities().as_ref().map(capabilities::Plan::new);
-    if let Some(c) = &caps {
-        c.drop_bounding()?;
-    }
-    // SAFETY: prctl on ourselves.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
-    let cwd = process.cwd();
-    let early_cd = nix::unistd::chdir(cwd).is_ok();
-    user::switch(process.user())?;
-    if !early_cd {
-        nix::unistd::chdir(cwd).map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))?;
-    }
-    check_cwd()?;
-    // SAFETY: prctl on ourselves.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) };
-    if let Some(c) = &caps {
-        c.apply()?;
-    }
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user::home_of(process.user().uid())));
-    }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: prctl on ourselves.
-        let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-        nix::errno::Errno::result(r).map_err(sys("no_new_privs"))?;
-    }
-    attrs::set_exec_labels(process)?;
+    // Only the sync socket and the fifo survive from here on (plus passed fds).
+    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env)?;
     // From here on the parent may exit: we must survive it.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     a.sync.send(&Msg::Ready).map_err(|e| Error::Sync(e.to_string()))?;
-    Ok(Prepared { program, args, env, state_json })
-}
-
-/// The working directory must be inside the container's root: getcwd reports a
-/// directory outside it as "(unreachable)/..." (CVE-2024-21626 defence in depth).
-/// glibc turns the kernel's "(unreachable)" answer into ENOENT.
-fn check_cwd() -> Result<(), Error> {
-    let outside = |what: String| Error::Other(format!("process.cwd resolves outside the container ({what})"));
-    match nix::unistd::getcwd() {
-        Ok(cwd) if cwd.is_absolute() => Ok(()),
-        Ok(cwd) => Err(outside(cwd.display().to_string())),
-        Err(e) => Err(outside(e.to_string())),
-    }
+    Ok(Prepared { ready, state_json })
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<(), Error> {
@@ -284,8 +214,7 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
         eprintln!("berth: {e}");
         return 1;
     }
-    exec::reset_signals();
-    let err = exec::exec(&p.program, &p.args, &p.env);
+    let err = p.ready.exec();
     eprintln!("berth: {err}");
     127
 }

@@ -105,6 +105,21 @@ impl Channel {
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+
+    /// Moves the socket to an fd number >= `min` (close-on-exec), out of the range of
+    /// fds passed to the container.
+    pub fn move_above(self, min: RawFd) -> io::Result<Channel> {
+        if self.fd.as_raw_fd() >= min {
+            return Ok(self);
+        }
+        // SAFETY: F_DUPFD_CLOEXEC of an fd we own; the new fd is owned by the result.
+        let n = unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: n is new.
+        Ok(Channel { fd: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) } })
+    }
 }
 
 #[cfg(test)]

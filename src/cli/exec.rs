@@ -1,0 +1,115 @@
+//! `exec`: builds the process (from --process, or from the container's process with the
+//! command line's changes, as runc does), runs it, and in the foreground waits for it
+//! and exits with its status. A failure of exec itself exits 255, as in runc.
+
+use oci_spec::runtime::{Capability, Process};
+
+use super::args::ExecArgs;
+use super::{run, Failure};
+use crate::container::{self, Container, ExecOptions, Runtime};
+
+fn exec_failure(msg: String) -> Failure {
+    Failure { msg, code: 255 }
+}
+
+/// runc's rule: -e adds to (or replaces in) the container's env; PATH stays unless set.
+fn merge_env(base: &mut Vec<String>, add: &[String]) {
+    for e in add {
+        let key = e.split('=').next().unwrap_or_default();
+        base.retain(|b| b.split('=').next() != Some(key));
+        base.push(e.clone());
+    }
+}
+
+fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
+    if let Some(path) = &a.process {
+        let data = std::fs::read(path).map_err(|e| exec_failure(format!("--process {}: {e}", path.display())))?;
+        let mut p: Process = crate::config::parse_json(&data).map_err(|e| exec_failure(format!("--process {}: {}", path.display(), e.to_string().replace("config.json: ", ""))))?;
+        if a.tty {
+            p.set_terminal(Some(true));
+        }
+        return Ok(p);
+    }
+    if a.command.is_empty() {
+        return Err(exec_failure("exec needs a command to run (or --process FILE)".into()));
+    }
+    let c = Container::load(rt, &a.id).map_err(|e| exec_failure(e.to_string()))?;
+    let spec = c.spec().ok_or_else(|| exec_failure("the container's saved config is unreadable".into()))?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(a.command.clone()));
+    p.set_terminal(Some(a.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    merge_env(&mut env, &a.env);
+    p.set_env(Some(env));
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').map_or((u.as_str(), None), |(x, y)| (x, Some(y)));
+        let uid: u32 = uid.parse().map_err(|_| exec_failure(format!("--user {u:?}: expected UID[:GID] as numbers")))?;
+        p.user_mut().set_uid(uid);
+        if let Some(g) = gid {
+            let gid: u32 = g.parse().map_err(|_| exec_failure(format!("--user {u:?}: expected UID[:GID] as numbers")))?;
+            p.user_mut().set_gid(gid);
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let full = if name.starts_with("CAP_") { name.clone() } else { format!("CAP_{name}") };
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(full.clone())).map_err(|_| exec_failure(format!("--cap {name:?}: unknown capability")))?;
+            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+                let mut v = s.clone().unwrap_or_default();
+                v.insert(cap);
+                Some(v)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+            caps.set_inheritable(add(caps.inheritable()));
+            caps.set_ambient(add(caps.ambient()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(x) = &a.apparmor {
+        p.set_apparmor_profile(Some(x.clone()));
+    }
+    if let Some(x) = &a.process_label {
+        p.set_selinux_label(Some(x.clone()));
+    }
+    Ok(p)
+}
+
+pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
+    let process = build_process(rt, a)?;
+    if process.terminal().unwrap_or(false) && a.console_socket.is_none() {
+        return Err(exec_failure("a terminal needs --console-socket (relaying a pty in the foreground is not supported yet)".into()));
+    }
+    let sub = match a.cgroup.as_slice() {
+        [] => None,
+        [one] => Some(one.rsplit_once(':').map_or(one.as_str(), |(_, p)| p)),
+        _ => return Err(exec_failure("--cgroup: one sub-cgroup for all controllers is supported".into())),
+    };
+    let set = if a.detach { None } else { Some(run::block_all()) };
+    let o = ExecOptions {
+        id: &a.id,
+        process: &process,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+        sub_cgroup: sub,
+    };
+    let pid = container::exec(rt, &o).map_err(|e| exec_failure(e.to_string()))?;
+    match set {
+        None => Ok(0),
+        Some(set) => Ok(run::wait_forwarding(pid, &set)),
+    }
+}
+

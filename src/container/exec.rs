@@ -1,0 +1,146 @@
+//! `exec`: run a new process inside a running container.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::namespaces::{self, Join};
+use crate::process::{clone, enter, sync};
+use crate::util;
+
+use super::{io_err, Container, Error, Runtime, Status};
+
+pub struct ExecOptions<'a> {
+    pub id: &'a str,
+    pub process: &'a Process,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's (relative, never `..`).
+    pub sub_cgroup: Option<&'a str>,
+}
+
+/// The namespaces of the container's init to join: every type its config lists (the
+/// others it shares with the host, and so do we).
+fn namespaces_of(c: &Container) -> Result<(Vec<Join>, Option<Join>), Error> {
+    let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let mut joins = Vec::new();
+    let mut pid_join = None;
+    for ns in list {
+        let t = ns.typ();
+        let path = PathBuf::from(format!("/proc/{}/ns/{}", c.state.pid, namespaces::proc_name(t)));
+        let file = util::fs::open_cloexec(&path).map_err(io_err(format!("open {}", path.display())))?;
+        let j = Join { typ: t, path, file };
+        if t == LinuxNamespaceType::Pid {
+            pid_join = Some(j);
+        } else {
+            joins.push(j);
+        }
+    }
+    let rank = |t: LinuxNamespaceType| match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 2,
+        _ => 1,
+    };
+    joins.sort_by_key(|j| rank(j.typ));
+    Ok((joins, pid_join))
+}
+
+/// Starts the process; returns its pid (our child) once it has exec'd.
+pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
+    let c = Container::load(rt, o.id)?;
+    match c.status() {
+        Status::Stopped => return Err(Error::WrongState("cannot exec in a stopped container".into())),
+        Status::Paused if !o.ignore_paused => return Err(Error::WrongState("cannot exec in a paused container (use --ignore-paused)".into())),
+        _ => {}
+    }
+    let (joins, pid_join) = namespaces_of(&c)?;
+    let mut cgroup = c.state.cgroup.clone();
+    if let Some(sub) = o.sub_cgroup {
+        let rel = Path::new(sub);
+        if rel.is_absolute() || rel.components().any(|x| !matches!(x, std::path::Component::Normal(_))) {
+            return Err(Error::WrongState(format!("--cgroup {sub:?}: must be a sub-cgroup of the container's (relative, no '..')")));
+        }
+        for d in &mut cgroup.dirs {
+            d.path = d.path.join(rel);
+            if !d.path.is_dir() {
+                return Err(Error::WrongState(format!("--cgroup {sub:?}: {} does not exist", d.path.display())));
+            }
+        }
+    }
+    // The container's lock is not held while the process runs.
+    drop(c);
+    let console: Option<OwnedFd> = match (o.process.terminal().unwrap_or(false), o.console_socket) {
+        (true, Some(p)) => Some(crate::tty::connect(p).map_err(|e| Error::WrongState(e.to_string()))?),
+        (true, None) => return Err(Error::WrongState("process.terminal is set but no --console-socket was given".into())),
+        (false, _) => None,
+    };
+    let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
+    let min = 3 + o.preserve_fds as RawFd;
+    let child_end = above(child_end, min)?;
+    let console = console.map(|f| above_fd(f, min)).transpose()?;
+    let args = enter::EnterArgs {
+        process: o.process,
+        joins: &joins,
+        sync: &child_end,
+        console: console.as_ref().map(|f| f.as_raw_fd()),
+        preserve_fds: o.preserve_fds,
+        parent_pid: std::process::id() as i32,
+    };
+    let pid = clone_enter(pid_join.as_ref(), &args, parent_end.raw())?;
+    drop(child_end);
+    drop(console);
+    let fail = |e: Error| {
+        // SAFETY: our own child, killed and reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        e
+    };
+    cgroup.add(pid).map_err(|e| fail(e.into()))?;
+    parent_end.send(&sync::Msg::Go(String::new())).map_err(|e| fail(io_err("sync with exec child")(e)))?;
+    match parent_end.recv() {
+        Ok(None) => {}
+        Ok(Some(sync::Msg::Error(m))) => return Err(fail(Error::Exec(m))),
+        Ok(Some(m)) => return Err(fail(Error::Exec(format!("unexpected {m:?}")))),
+        Err(e) => return Err(fail(io_err("sync with exec child")(e))),
+    }
+    if let Some(pf) = o.pid_file {
+        let abs = if pf.is_absolute() { pf.to_path_buf() } else { std::env::current_dir().map_err(io_err("cwd"))?.join(pf) };
+        util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))?;
+    }
+    Ok(pid)
+}
+
+fn above(ch: sync::Channel, min: RawFd) -> Result<sync::Channel, Error> {
+    ch.move_above(min).map_err(io_err("dup fd"))
+}
+
+fn above_fd(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
+    super::create::above(fd, min)
+}
+
+fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: RawFd) -> Result<i32, Error> {
+    let own = match pid_join {
+        Some(j) => {
+            let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
+            namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
+            Some(own)
+        }
+        None => None,
+    };
+    let r = clone::clone_process(0, None);
+    if let Ok(0) = r {
+        // SAFETY: the child closes its copy of the parent's end.
+        unsafe { libc::close(parent_end) };
+        enter::run(args);
+    }
+    if let Some(own) = own {
+        namespaces::setns(own.as_raw_fd(), LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
+    }
+    r.map_err(io_err("clone the exec process"))
+}

@@ -1,0 +1,75 @@
+//! A process entering a running container (`exec`): the child of `berth exec`'s clone.
+//!
+//! It is born in the container's pid namespace (the parent entered it around the clone,
+//! as for `create`), so no second fork is needed. It joins the other namespaces of the
+//! container's init (user first, mount last: joining the mount namespace also moves its
+//! root and cwd into the container), waits for `Go` (the parent put it in the cgroup),
+//! then does what the init does before exec. Success is the sync socket closing on exec
+//! (close-on-exec); a failure is sent as an `Error` message.
+
+use std::os::fd::{AsRawFd, RawFd};
+
+use oci_spec::runtime::Process;
+
+use super::sync::{Channel, Msg};
+use super::{identity, Error};
+use crate::namespaces::{self, Join};
+
+pub struct EnterArgs<'a> {
+    pub process: &'a Process,
+    pub joins: &'a [Join],
+    pub sync: &'a Channel,
+    pub console: Option<RawFd>,
+    pub preserve_fds: u32,
+    pub parent_pid: i32,
+}
+
+/// The child's entry point. Never returns.
+pub fn run(a: &EnterArgs) -> ! {
+    let code = match enter(a) {
+        Ok(ready) => {
+            let err = ready.exec();
+            let _ = a.sync.send(&Msg::Error(err.to_string()));
+            255
+        }
+        Err(e) => {
+            let _ = a.sync.send(&Msg::Error(e.to_string()));
+            255
+        }
+    };
+    // SAFETY: leave without the parent's atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
+    // SAFETY: process-control syscalls on ourselves.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // Non-dumpable until exec: the container's processes see us in their pid
+        // namespace and must not reach our memory or /proc/<pid>/exe (the berth binary).
+        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+    }
+    let ppid = nix::unistd::getppid().as_raw();
+    if ppid != a.parent_pid && ppid != 0 {
+        return Err(Error::Other("berth exec exited during set-up".into()));
+    }
+    for j in a.joins {
+        namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
+    }
+    match a.sync.recv() {
+        Ok(Some(Msg::Go(_))) => {}
+        other => return Err(Error::Sync(format!("expected Go, got {other:?}"))),
+    }
+    nix::unistd::setsid().map_err(|e| Error::Sys("setsid".into(), e))?;
+    if a.process.terminal().unwrap_or(false) {
+        let sock = a.console.ok_or_else(|| Error::Other("process.terminal needs a console socket".into()))?;
+        let size = a.process.console_size();
+        crate::tty::setup(sock, size.map_or(0, |b| b.width() as u16), size.map_or(0, |b| b.height() as u16), false)?;
+        // SAFETY: closing our copy of the console socket.
+        unsafe { libc::close(sock) };
+    }
+    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[])?;
+    // SAFETY: prctl on ourselves: from here the parent may exit (detached exec).
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
+    Ok(ready)
+}

@@ -1,0 +1,90 @@
+//! The last steps before execve, shared by a container's init and by a process entering
+//! a running container (`exec`): limits and scheduling, the program lookup, closing fds,
+//! the capability bounding set, the user, the working directory (checked), the capability
+//! sets, no_new_privs and the LSM labels.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use super::{attrs, exec, rlimits, user, Error};
+use crate::capabilities;
+
+/// A process ready to exec.
+pub struct Ready {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+}
+
+impl Ready {
+    /// Resets signals and execs; returns only on failure.
+    pub fn exec(&self) -> exec::Error {
+        exec::reset_signals();
+        exec::exec(&self.program, &self.args, &self.env)
+    }
+}
+
+/// Applies `process` to the calling process. `keep` are fds that must survive (they are
+/// close-on-exec), `pass` the number of fds from 3 up handed to the program.
+pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String]) -> Result<Ready, Error> {
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(adj) = process.oom_score_adj() {
+        crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
+            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
+    }
+    attrs::set_io_priority(process)?;
+    if let Some(s) = process.scheduler() {
+        attrs::set_scheduler(s)?;
+    }
+    let args = process.args().clone().unwrap_or_default();
+    if args.first().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Other("process.args: must name the program to run".into()));
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend_from_slice(extra_env);
+    let program = exec::find_program(&args[0], &env)?;
+
+    exec::close_fds_except(keep, pass);
+    let caps = process.capabilities().as_ref().map(capabilities::Plan::new);
+    if let Some(c) = &caps {
+        c.drop_bounding()?;
+    }
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
+    let cwd = process.cwd();
+    let early_cd = nix::unistd::chdir(cwd).is_ok();
+    user::switch(process.user())?;
+    if !early_cd {
+        nix::unistd::chdir(cwd).map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))?;
+    }
+    check_cwd()?;
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) };
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(process.user().uid())));
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl on ourselves.
+        let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        nix::errno::Errno::result(r).map_err(|e| Error::Sys("no_new_privs".into(), e))?;
+    }
+    attrs::set_exec_labels(process)?;
+    Ok(Ready { program, args, env })
+}
+
+/// The working directory must be inside the container's root: getcwd reports a
+/// directory outside it as "(unreachable)/..." (CVE-2024-21626 defence in depth), which
+/// glibc turns into ENOENT.
+fn check_cwd() -> Result<(), Error> {
+    let outside = |what: String| Error::Other(format!("process.cwd resolves outside the container ({what})"));
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.is_absolute() => Ok(()),
+        Ok(cwd) => Err(outside(cwd.display().to_string())),
+        Err(e) => Err(outside(e.to_string())),
+    }
+}

@@ -1,0 +1,158 @@
+//! Terminals: `process.terminal` with `--console-socket` (the protocol containerd's shim,
+//! conmon and runc's recvtty speak): the pty is created *inside* the container (its
+//! devpts instance), the slave becomes the process's stdio and controlling terminal (and
+//! /dev/console for a container's init), and the master is sent over the AF_UNIX socket
+//! with SCM_RIGHTS.
+//!
+//! The slave is opened from the master with TIOCGPTPEER, not by path: a container that
+//! controls its /dev/pts cannot substitute another file (no path to race).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("console socket {path}: {source}")]
+    Connect { path: String, source: io::Error },
+    #[error("terminal: {what}: {source}")]
+    Pty { what: &'static str, source: io::Error },
+    #[error("terminal: /dev/console: {0}")]
+    Console(String),
+}
+
+fn pty_err(what: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Pty { what, source }
+}
+
+/// Connects to the console socket (a host path) before the container's namespaces are
+/// entered; the connected fd travels into the init or exec child.
+pub fn connect(path: &Path) -> Result<OwnedFd, Error> {
+    let err = |source| Error::Connect { path: path.display().to_string(), source };
+    let s = std::os::unix::net::UnixStream::connect(path).map_err(err)?;
+    Ok(OwnedFd::from(s))
+}
+
+fn last(what: &'static str) -> Error {
+    Error::Pty { what, source: io::Error::last_os_error() }
+}
+
+/// A pty made in the current mount namespace (/dev/ptmx must lead to the container's
+/// devpts): returns (master, slave).
+pub fn open_pty(width: u16, height: u16) -> Result<(OwnedFd, OwnedFd), Error> {
+    // SAFETY: plain open/ioctl calls on fds we own.
+    unsafe {
+        let m = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if m < 0 {
+            return Err(last("open /dev/ptmx"));
+        }
+        let master = OwnedFd::from_raw_fd(m);
+        let unlock: libc::c_int = 0;
+        if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
+            return Err(last("unlock pty"));
+        }
+        let s = libc::ioctl(m, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if s < 0 {
+            return Err(last("open pty peer"));
+        }
+        let slave = OwnedFd::from_raw_fd(s);
+        if width > 0 || height > 0 {
+            let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+            if libc::ioctl(m, libc::TIOCSWINSZ, &ws) < 0 {
+                return Err(last("set window size"));
+            }
+        }
+        Ok((master, slave))
+    }
+}
+
+/// Sends `fd` over a connected AF_UNIX socket with SCM_RIGHTS, `name` as the payload.
+pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<(), Error> {
+    let payload = name.as_bytes();
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut _, iov_len: payload.len() };
+    // SAFETY: a cmsg buffer sized with CMSG_SPACE for one fd, filled per cmsg(3).
+    unsafe {
+        let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+        let mut buf = vec![0u8; space];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(last("send the pty master over the console socket"));
+        }
+    }
+    Ok(())
+}
+
+/// Receives one fd sent with SCM_RIGHTS (tests and `run` use this side).
+pub fn recv_fd(sock: RawFd) -> Result<OwnedFd, Error> {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    // SAFETY: as in send_fd, reading one fd out of the control message.
+    unsafe {
+        let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+        let mut buf = vec![0u8; space];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
+            return Err(last("receive the pty master"));
+        }
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
+            return Err(Error::Pty { what: "receive the pty master", source: io::Error::from(io::ErrorKind::InvalidData) });
+        }
+        Ok(OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>())))
+    }
+}
+
+/// Makes `slave` the controlling terminal and stdio of the calling process (a session
+/// leader).
+pub fn become_stdio(slave: &OwnedFd) -> Result<(), Error> {
+    // SAFETY: ioctl/dup2 on fds we own.
+    unsafe {
+        if libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) < 0 {
+            return Err(last("set controlling terminal"));
+        }
+        for fd in 0..3 {
+            if libc::dup2(slave.as_raw_fd(), fd) < 0 {
+                return Err(last("dup pty onto stdio"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bind-mounts the slave over /dev/console inside the current root (after pivot_root),
+/// resolving /dev/console inside the root (never following it out).
+pub fn bind_console(slave: &OwnedFd) -> Result<(), Error> {
+    let root = crate::util::fs::open_cloexec(Path::new("/")).map_err(|e| Error::Console(e.to_string()))?;
+    let target = crate::rootfs::paths::ensure_in_root(root.as_raw_fd(), Path::new("dev/console"), crate::rootfs::paths::Kind::File)
+        .map_err(|e| Error::Console(e.to_string()))?;
+    let src = format!("/proc/self/fd/{}", slave.as_raw_fd());
+    nix::mount::mount(Some(src.as_str()), &crate::rootfs::paths::fd_path(&target), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| Error::Console(e.to_string()))
+}
+
+/// Everything a process with `terminal: true` does: make the pty, send the master,
+/// take the slave as its terminal. `console` also binds it on /dev/console (the init).
+pub fn setup(sock: RawFd, width: u16, height: u16, console: bool) -> Result<(), Error> {
+    let (master, slave) = open_pty(width, height)?;
+    if console {
+        bind_console(&slave)?;
+    }
+    send_fd(sock, "/dev/ptmx", master.as_raw_fd())?;
+    drop(master);
+    become_stdio(&slave)?;
+    let _ = pty_err;
+    Ok(())
+}
