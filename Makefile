@@ -3,7 +3,7 @@ CARGO ?= cargo
 BERTH_RELEASE := target/release/berth
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build deps demo test unit integration clean
+.PHONY: all build deps demo test unit integration bench clean
 
 all: build
 
@@ -11,10 +11,12 @@ build:
 	$(CARGO) build --release
 
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
-# runc and crun as oracles for differential tests.
+# runc and crun as oracles for differential tests and the benchmark, hyperfine and
+# GNU time for the benchmark.
+DEBS := busybox-static runc crun hyperfine time
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static runc crun >/dev/null; \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 
 # Builds berth, makes a busybox bundle, runs a container from it in the foreground.
@@ -34,6 +36,10 @@ unit:
 integration: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
+
+# berth, runc and crun side by side (a few minutes); SAVE=1 writes bench/RESULTS.md.
+bench: deps build
+	bench/run.sh
 
 clean:
 	$(CARGO) clean
