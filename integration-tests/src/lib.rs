@@ -62,22 +62,25 @@ pub fn rootfs() -> &'static Path {
 
 /// runc's default spec, adapted: no terminal, the shared rootfs, the given args.
 pub fn base_config(args: &[&str]) -> Value {
-    let mut v: Value = serde_json::from_slice(&fs::read(spec_dir().join("config.json")).unwrap()).unwrap();
+    let mut v = spec_json().clone();
     v["process"]["terminal"] = json!(false);
     v["process"]["args"] = json!(args);
     v["root"]["path"] = json!(rootfs());
     v
 }
 
-fn spec_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+/// `berth spec` output, made once per test binary in a directory removed right after.
+fn spec_json() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
         let d = work_dir().join(format!("spec-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&d).output().unwrap();
         assert!(out.status.success(), "berth spec failed: {}", String::from_utf8_lossy(&out.stderr));
-        d
+        let v = serde_json::from_slice(&fs::read(d.join("config.json")).unwrap()).unwrap();
+        let _ = fs::remove_dir_all(&d);
+        v
     })
 }
 

@@ -6,6 +6,8 @@
 //! machines where the caller runs inside a service's cgroup, that one is not ours to grow.
 
 mod layout;
+pub mod resources;
+mod stats;
 
 use std::fs;
 use std::io;
@@ -26,6 +28,10 @@ pub enum Error {
     Systemd(String),
     #[error("linux.cgroupsPath {0:?}: must not contain '..'")]
     BadPath(String),
+    #[error("linux.resources: {what}: writing {value:?} to {path}: {source}")]
+    Write { what: String, value: String, path: PathBuf, source: io::Error },
+    #[error("linux.resources: {0}")]
+    Unsupported(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -82,11 +88,11 @@ impl Cgroup {
         for h in &layout.hierarchies {
             let dir = h.mountpoint.join(rel);
             let cpuset = h.controllers.iter().any(|c| c == "cpuset");
-            let mut r = cg.mkdir_all(&h.mountpoint, rel, cpuset);
+            let mut r = cg.mkdir_all(&h.mountpoint, rel, cpuset, h.v2);
             // A concurrent delete may have removed an empty shared parent meanwhile.
             for _ in 0..3 {
                 match &r {
-                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = cg.mkdir_all(&h.mountpoint, rel, cpuset),
+                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = cg.mkdir_all(&h.mountpoint, rel, cpuset, h.v2),
                     _ => break,
                 }
             }
@@ -99,11 +105,14 @@ impl Cgroup {
         Ok(cg)
     }
 
-    fn mkdir_all(&mut self, mount: &Path, rel: &Path, cpuset: bool) -> Result<(), Error> {
+    fn mkdir_all(&mut self, mount: &Path, rel: &Path, cpuset: bool, v2: bool) -> Result<(), Error> {
         let mut cur = mount.to_path_buf();
         for c in rel.components() {
             let parent = cur.clone();
             cur.push(c);
+            if v2 {
+                enable_controllers(&parent);
+            }
             match fs::create_dir(&cur) {
                 Ok(()) => {
                     self.created.push(cur.clone());
@@ -122,6 +131,58 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Applies linux.resources. Each write goes to the hierarchy holding its controller:
+    /// a v1 hierarchy if one has it, else the cgroup2 directory (hybrid hosts), and
+    /// `unified` keys always to cgroup2. Returns warnings for what cannot apply here.
+    pub fn apply(&self, r: &oci_spec::runtime::LinuxResources) -> Result<Vec<String>, Error> {
+        let mut warnings = Vec::new();
+        let v1_dirs: Vec<&Dir> = self.dirs.iter().filter(|d| !d.v2).collect();
+        let v2_dir = self.dirs.iter().find(|d| d.v2);
+        if !v1_dirs.is_empty() {
+            let writes = resources::v1(r);
+            let (v2_writes, _) = resources::v2(r);
+            let mut done_v2: Vec<String> = Vec::new();
+            let swap_first = swap_before_limit(&writes, &v1_dirs);
+            for wr in order_memory(writes, swap_first) {
+                match v1_dirs.iter().find(|d| d.controllers.iter().any(|c| c == wr.controller)) {
+                    Some(d) => write_knob(&d.path, &wr)?,
+                    None => match v2_dir.filter(|d| v2_has(d, wr.controller)) {
+                        // Hybrid host: this controller lives on cgroup2; its v2 files
+                        // for this write's setting are written there instead.
+                        Some(d) => {
+                            let todo: Vec<&resources::Write> = v2_writes.iter().filter(|x| x.controller == wr.controller && !done_v2.contains(&x.file)).collect();
+                            for x in todo {
+                                write_knob(&d.path, x)?;
+                                done_v2.push(x.file.clone());
+                            }
+                        }
+                        None => warnings.push(format!("the {} controller is not available on this host; {} not set", wr.controller, wr.file)),
+                    },
+                }
+            }
+            if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+                let d = v2_dir.ok_or_else(|| Error::Unsupported("unified is set but this host has no cgroup2 hierarchy".into()))?;
+                for (k, v) in u {
+                    write_knob(&d.path, &resources::Write { controller: "unified", file: k.clone(), value: v.clone() })?;
+                }
+            }
+        } else if let Some(d) = v2_dir {
+            let (writes, w) = resources::v2(r);
+            warnings.extend(w);
+            if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+                warnings.push("device rules on cgroup2 need an eBPF program, which berth does not load yet; rules ignored".into());
+            }
+            if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
+                check_memory_fits(&d.path, m.limit())?;
+            }
+            for wr in &writes {
+                write_knob(&d.path, wr)?;
+            }
+        }
+        warnings.dedup();
+        Ok(warnings)
     }
 
     /// Moves `pid` into the cgroup in every hierarchy.
@@ -228,6 +289,63 @@ impl Cgroup {
     fn destroy_created(&self) {
         let _ = self.destroy();
     }
+}
+
+fn v2_has(d: &Dir, controller: &str) -> bool {
+    let parent = d.path.parent().unwrap_or(&d.path);
+    fs::read_to_string(parent.join("cgroup.subtree_control")).is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
+        || fs::read_to_string(d.path.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
+}
+
+/// Enables, in a cgroup2 directory, every controller it has for its children (needed for
+/// resource files to exist below it).
+fn enable_controllers(dir: &Path) {
+    let Ok(avail) = fs::read_to_string(dir.join("cgroup.controllers")) else { return };
+    let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+    if !want.is_empty() {
+        let _ = crate::util::fs::write_file(&dir.join("cgroup.subtree_control"), &want.join(" "));
+    }
+}
+
+fn write_knob(dir: &Path, wr: &resources::Write) -> Result<(), Error> {
+    let path = dir.join(&wr.file);
+    if wr.file.contains('/') || wr.file.starts_with('.') {
+        return Err(Error::Unsupported(format!("{:?} is not a cgroup file", wr.file)));
+    }
+    crate::util::fs::write_file(&path, &wr.value).map_err(|source| Error::Write { what: wr.file.clone(), value: wr.value.clone(), path, source })
+}
+
+/// v1: memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes at every step, so
+/// when the new limit is above the current memsw limit, memsw goes first.
+fn swap_before_limit(writes: &[resources::Write], dirs: &[&Dir]) -> bool {
+    let Some(d) = dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) else { return false };
+    let new_limit = writes.iter().find(|w| w.file == "memory.limit_in_bytes").and_then(|w| w.value.parse::<i64>().ok());
+    let cur_memsw = fs::read_to_string(d.path.join("memory.memsw.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<i64>().ok());
+    match (new_limit, cur_memsw) {
+        (Some(-1), _) => true,
+        (Some(l), Some(m)) => l > m,
+        _ => false,
+    }
+}
+
+fn order_memory(mut writes: Vec<resources::Write>, swap_first: bool) -> Vec<resources::Write> {
+    if swap_first {
+        if let Some(i) = writes.iter().position(|w| w.file == "memory.memsw.limit_in_bytes") {
+            let sw = writes.remove(i);
+            writes.insert(0, sw);
+        }
+    }
+    writes
+}
+
+/// checkBeforeUpdate: refuse a memory limit below the current usage (cgroup2).
+fn check_memory_fits(dir: &Path, limit: Option<i64>) -> Result<(), Error> {
+    let (Some(limit), Ok(cur)) = (limit.filter(|l| *l > 0), fs::read_to_string(dir.join("memory.current"))) else { return Ok(()) };
+    let cur: i64 = cur.trim().parse().unwrap_or(0);
+    if cur > limit {
+        return Err(Error::Unsupported(format!("memory.limit {limit} is below the current usage {cur} (checkBeforeUpdate)")));
+    }
+    Ok(())
 }
 
 /// rmdir of a cgroup directory and the sub-cgroups a container made inside it.

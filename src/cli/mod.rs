@@ -2,6 +2,7 @@
 //! its output, and logs an error exactly once, here at the top.
 
 mod args;
+mod events;
 mod exec;
 mod output;
 mod run;
@@ -144,8 +145,8 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Exec(a) => exec::exec(rt, &a),
-        Command::Update { .. } => Err(fail("update is not implemented yet")),
-        Command::Events { .. } => Err(fail("events is not implemented yet")),
+        Command::Update(a) => events::update(rt, &a),
+        Command::Events { stats, interval, id } => events::events(rt, &id, stats, &interval),
         Command::Checkpoint { .. } | Command::Restore { .. } => Err(fail("checkpoint/restore is not supported: berth has no CRIU support")),
     }
 }

@@ -121,6 +121,12 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let console = console.map(|c| above(c, min_fd)).transpose()?;
     let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
     undo.cgroup = Some(cgroup.clone());
+    // Limits are in place before the init is moved in, so no user code runs without them.
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        for w in cgroup.apply(r)? {
+            crate::logging::warn(&w);
+        }
+    }
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
     let config_json = serde_json::to_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;

@@ -1,0 +1,146 @@
+//! linux.resources on this host's cgroup hierarchy (v1 controllers plus cgroup2 beside
+//! them here), read back from the cgroup files and, where cheap, observed in action;
+//! `update`, `events`, and nothing left in /sys/fs/cgroup after delete.
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use berth_integration_tests::T;
+use serde_json::json;
+
+fn knob(path: &str) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}")).trim().to_string()
+}
+
+fn v1(controller: &str) -> bool {
+    std::path::Path::new(&format!("/sys/fs/cgroup/{controller}/cgroup.procs")).exists()
+}
+
+#[test]
+fn resources_are_written_to_the_cgroup() {
+    let mut t = T::new("resources");
+    assert!(v1("memory") && v1("cpu") && v1("pids") && v1("cpuset"), "this test is for a host with v1 controllers");
+    let mut b = t.bundle(&["sleep", "100"]);
+    b.config["linux"]["cgroupsPath"] = json!("/berth/res");
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 20, "disableOOMKiller": true},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 42},
+        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+    });
+    t.create(&b, "r").ok();
+    let cg = |c: &str, f: &str| knob(&format!("/sys/fs/cgroup/{c}/berth/res/{f}"));
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cg("memory", "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(cg("memory", "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(cg("memory", "memory.swappiness"), "20");
+    assert!(cg("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    assert_eq!(cg("cpu", "cpu.shares"), "512");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(cg("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(cg("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(cg("pids", "pids.max"), "42");
+    let devices = cg("devices", "devices.list");
+    assert!(devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"), "{devices}");
+    t.berth(&["delete", "r"]).ok();
+    assert!(!std::path::Path::new("/sys/fs/cgroup/memory/berth/res").exists());
+}
+
+#[test]
+fn a_fork_bomb_stops_at_pids_max() {
+    let mut t = T::new("pidsmax");
+    let mut b = t.bundle(&["sh", "-c", "i=0; while [ $i -lt 50 ]; do sleep 100 & i=$((i+1)); done"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 5}});
+    // Without a pid namespace the sleeps outlive the shell, so the cgroup can be read
+    // after it gave up; delete then kills them through the cgroup.
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    t.create(&b, "bomb").ok();
+    t.berth(&["start", "bomb"]).ok();
+    t.wait_status("bomb", "stopped");
+    let current: u32 = knob("/sys/fs/cgroup/pids/berth/bomb/pids.current").parse().unwrap();
+    assert!(current <= 5, "pids.max=5 but {current} tasks");
+    assert!(current >= 4, "the sleeps that did start are still there: {current}");
+    let refused = knob("/sys/fs/cgroup/pids/berth/bomb/pids.events");
+    assert_ne!(refused, "max 0", "the kernel refused forks: {refused}");
+    t.berth(&["delete", "bomb"]).ok();
+}
+
+#[test]
+fn device_rules_are_enforced_and_default_devices_stay_usable() {
+    let mut t = T::new("devicerules");
+    let script = "head -c1 /dev/zero > /dev/null && echo zero-ok; echo x > /dev/null && echo null-ok; \
+        mknod /dev/mem-test c 1 1 && { head -c1 /dev/mem-test > /dev/null 2>&1 || echo mem-denied; }";
+    let mut b = t.bundle(&["sh", "-c", script]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+    }
+    let text = t.run(&b, "dev").ok().stdout.clone();
+    // config-linux.md: the default devices stay usable whatever the device cgroup says.
+    assert!(text.contains("zero-ok") && text.contains("null-ok"), "{text}");
+    assert!(text.contains("mem-denied"), "a device outside the rules is denied: {text}");
+}
+
+#[test]
+fn update_changes_a_running_containers_limits() {
+    let mut t = T::new("update");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "u").ok();
+    t.berth(&["start", "u"]).ok();
+    let cg = |c: &str, f: &str| knob(&format!("/sys/fs/cgroup/{c}/berth/u/{f}"));
+    t.berth(&["update", "u", "--memory", "50M", "--pids-limit", "10", "--cpu-quota=20000", "--cpu-period", "100000"]).ok();
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), (50 << 20).to_string());
+    assert_eq!(cg("pids", "pids.max"), "10");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "20000");
+    t.berth(&["update", "--pids-limit", "-1", "u"]).ok();
+    assert_eq!(cg("pids", "pids.max"), "max");
+    // --resources - (JSON on stdin), as containerd's shim sends it.
+    let mut c = t.cmd();
+    c.args(["update", "--resources", "-", "u"]);
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(br#"{"memory": {"limit": 104857600, "swap": 209715200}, "cpu": {"shares": 256}}"#).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), "104857600");
+    assert_eq!(cg("memory", "memory.memsw.limit_in_bytes"), "209715200");
+    assert_eq!(cg("cpu", "cpu.shares"), "256");
+    // Raising the limit above the current memory+swap limit needs memsw first.
+    t.berth(&["update", "u", "--memory", "300M", "--memory-swap", "400M"]).ok();
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), (300 << 20).to_string());
+    t.berth(&["update", "u", "--memory", "lots"]).failed_with("--memory");
+    let rf = t.tmp.join("bad.json");
+    fs::write(&rf, r#"{"pids": {"limit": "ten"}}"#).unwrap();
+    t.berth(&["update", "--resources", rf.to_str().unwrap(), "u"]).failed_with("pids.limit");
+    t.berth(&["delete", "-f", "u"]).ok();
+}
+
+#[test]
+fn events_report_stats_and_ooms() {
+    let mut t = T::new("events");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "ev").ok();
+    t.berth(&["start", "ev"]).ok();
+    let o = t.berth(&["events", "--stats", "ev"]);
+    let v = o.ok().json();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], "ev");
+    assert!(v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["data"]["pids"]["current"], 1);
+    t.berth(&["delete", "-f", "ev"]).ok();
+
+    // A memory hog is OOM-killed, and the event stream says so.
+    let mut b = t.bundle(&["sh", "-c", "sleep 0.5; tail /dev/zero"]);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+    t.create(&b, "hog").ok();
+    let mut c = t.cmd();
+    c.args(["events", "--interval", "100ms", "hog"]);
+    let child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    t.berth(&["start", "hog"]).ok();
+    t.wait_status("hog", "stopped");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.contains(r#""type":"oom""#)), "no OOM event in: {}", &text[..text.len().min(500)]);
+    t.berth(&["delete", "hog"]).ok();
+}

@@ -1,0 +1,194 @@
+//! `update` (runc's flags or a LinuxResources JSON) and `events` (stats and OOM events as
+//! JSON lines, in runc's shape).
+
+use std::io::Read;
+use std::time::Duration;
+
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use super::args::UpdateArgs;
+use super::{fail, Failure};
+use crate::container::{Container, Runtime, Status};
+
+/// "50M", "1g", "1024", "-1" → bytes (runc uses docker's RAMInBytes: binary units).
+pub fn parse_bytes(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "-1" {
+        return Some(-1);
+    }
+    let lower = s.to_ascii_lowercase();
+    let t = lower.trim_end_matches('b').trim_end_matches('i');
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1i64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v >= 0.0).then_some((v * mult as f64) as i64)
+}
+
+/// Go's time.ParseDuration for the forms people pass: 100ms, 5s, 1m, 1.5s.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let units = [("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    for (u, f) in units {
+        if let Some(n) = s.strip_suffix(u) {
+            let v: f64 = n.parse().ok()?;
+            return (v > 0.0).then(|| Duration::from_secs_f64(v * f));
+        }
+    }
+    None
+}
+
+fn resources_from_flags(a: &UpdateArgs) -> Result<Value, Failure> {
+    let bytes = |name: &str, v: &Option<String>| -> Result<Option<i64>, Failure> {
+        v.as_deref().map(|s| parse_bytes(s).ok_or_else(|| fail(format!("invalid value {s:?} for --{name}")))).transpose()
+    };
+    let mut r = json!({});
+    let mut memory = serde_json::Map::new();
+    for (key, name, v) in [("limit", "memory", &a.memory), ("reservation", "memory-reservation", &a.memory_reservation), ("swap", "memory-swap", &a.memory_swap), ("kernelTCP", "kernel-memory-tcp", &a.kernel_memory_tcp)] {
+        if let Some(b) = bytes(name, v)? {
+            memory.insert(key.into(), json!(b));
+        }
+    }
+    if a.kernel_memory.is_some() {
+        crate::logging::warn("--kernel-memory is obsolete and ignored");
+    }
+    if !memory.is_empty() {
+        r["memory"] = Value::Object(memory);
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(v) = a.cpu_shares {
+        cpu.insert("shares".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_quota {
+        cpu.insert("quota".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_period {
+        cpu.insert("period".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        cpu.insert("realtimeRuntime".into(), json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        cpu.insert("realtimePeriod".into(), json!(v));
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        cpu.insert("cpus".into(), json!(v));
+    }
+    if let Some(v) = &a.cpuset_mems {
+        cpu.insert("mems".into(), json!(v));
+    }
+    if !cpu.is_empty() {
+        r["cpu"] = Value::Object(cpu);
+    }
+    if let Some(v) = a.pids_limit {
+        r["pids"] = json!({"limit": v});
+    }
+    if let Some(v) = a.blkio_weight {
+        r["blockIO"] = json!({"weight": v});
+    }
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        return Err(fail("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported"));
+    }
+    Ok(r)
+}
+
+/// Merges `patch` into `base` (objects key by key), as runc merges an update into the
+/// container's saved resources.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
+    let patch: Value = match a.resources.as_deref() {
+        Some(src) => {
+            let mut data = Vec::new();
+            if src == "-" {
+                std::io::stdin().read_to_end(&mut data).map_err(|e| fail(format!("--resources -: {e}")))?;
+            } else {
+                data = std::fs::read(src).map_err(|e| fail(format!("--resources {src}: {e}")))?;
+            }
+            let r: LinuxResources = crate::config::parse_json(&data).map_err(|e| fail(format!("--resources: {}", e.to_string().replace("config.json: ", ""))))?;
+            serde_json::to_value(r)?
+        }
+        None => resources_from_flags(a)?,
+    };
+    let mut c = Container::load(rt, &a.id)?;
+    if c.status() == Status::Stopped {
+        return Err(fail(format!("container {} is not running", a.id)));
+    }
+    let r: LinuxResources = serde_json::from_value(patch.clone()).map_err(|e| fail(format!("resources: {e}")))?;
+    for w in c.state.cgroup.apply(&r)? {
+        crate::logging::warn(&w);
+    }
+    // Remember the new limits, as runc does in its state.
+    let saved = &mut c.state.config["linux"]["resources"];
+    if saved.is_null() {
+        *saved = json!({});
+    }
+    merge(saved, &patch);
+    c.dir.save(&c.state)?;
+    Ok(0)
+}
+
+pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<i32, Failure> {
+    let every = parse_duration(interval).ok_or_else(|| fail(format!("invalid --interval {interval:?}")))?;
+    let event = |c: &Container| json!({"type": "stats", "id": id, "data": c.state.cgroup.stats()});
+    let c = Container::load(rt, id)?;
+    if c.status() == Status::Stopped {
+        return Err(fail(format!("container {id} is not running")));
+    }
+    if once {
+        println!("{}", event(&c));
+        return Ok(0);
+    }
+    let mut ooms = Some(c.state.cgroup.oom_kills());
+    drop(c);
+    loop {
+        // The lock is taken only while reading: events must not block other commands.
+        let Ok(c) = Container::load(rt, id) else { return Ok(0) };
+        // An OOM kill that ended the container is still reported (its cgroup stays
+        // until delete).
+        let n = c.state.cgroup.oom_kills();
+        if n > ooms.unwrap_or(0) {
+            println!("{}", json!({"type": "oom", "id": id}));
+        }
+        ooms = Some(n);
+        if c.status() == Status::Stopped {
+            return Ok(0);
+        }
+        println!("{}", event(&c));
+        drop(c);
+        std::thread::sleep(every);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_durations() {
+        assert_eq!(parse_bytes("50M"), Some(50 << 20));
+        assert_eq!(parse_bytes("1g"), Some(1 << 30));
+        assert_eq!(parse_bytes("1024"), Some(1024));
+        assert_eq!(parse_bytes("-1"), Some(-1));
+        assert_eq!(parse_bytes("12kb"), Some(12 << 10));
+        assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("5"), None);
+    }
+}
