@@ -24,7 +24,17 @@ cleanup() {
   # Only what this run made: the /berth-bench subtree (an oracle's delete can lose the
   # race with its zombie init here and leave the cgroup).
   find /sys/fs/cgroup -depth -type d -path '*/berth-bench*' -exec rmdir {} \; 2>/dev/null || true
-  if [ $HUGETLB_MOUNTED = 1 ]; then umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb; fi
+  if [ $HUGETLB_MOUNTED = 1 ]; then
+    # An unmounted v1 hierarchy can linger; remount and unmount until hugetlb is back
+    # on cgroup2 (hierarchy 0 in /proc/cgroups), as it was before the run.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      umount /sys/fs/cgroup/hugetlb 2>/dev/null
+      awk '$1 == "hugetlb" { exit ($2 == 0 ? 0 : 1) }' /proc/cgroups && break
+      sleep 1
+      mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null
+    done
+    rmdir /sys/fs/cgroup/hugetlb
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

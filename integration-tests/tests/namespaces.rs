@@ -119,6 +119,12 @@ fn the_container_is_in_its_cgroup_from_the_start() {
     let pid = t.state("cgc")["pid"].as_i64().unwrap();
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     for line in cg.lines().filter(|l| !l.is_empty()) {
+        // A v1 hierarchy that is not mounted (nothing can join it) is skipped.
+        let name = line.split(':').nth(1).unwrap_or_default().replace("name=", "");
+        let dir = if name.is_empty() { "unified".to_string() } else { name.split(',').next().unwrap_or_default().to_string() };
+        if !std::path::Path::new("/sys/fs/cgroup").join(&dir).exists() {
+            continue;
+        }
         assert!(line.ends_with("/berth/custom-path"), "{line}");
     }
     let _ = Stdio::null();
