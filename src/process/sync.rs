@@ -18,7 +18,7 @@ pub enum Msg {
     Error(String),
 }
 
-const MAX: usize = 64 * 1024;
+const MAX: usize = 16 * 1024;
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {
