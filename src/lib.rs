@@ -18,6 +18,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod tty;
 pub mod util;
 

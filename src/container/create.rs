@@ -109,6 +109,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let linux = spec.linux().as_ref();
     let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
     let plan = Plan::from_spec(&spec)?;
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(crate::seccomp::compile).transpose()?;
 
     let dir = ContainerDir::create(&rt.root, o.id)?;
     let mut undo = Undo { dir: None, cgroup: None, child: None };
@@ -160,6 +161,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         listen_fds,
         runtime_hooks,
         console: console.as_ref().map(|c| c.as_raw_fd()),
+        seccomp: seccomp.as_ref(),
     };
     let pid = clone_init(&plan, &args, parent_end.raw())?;
     undo.child = Some(pid);

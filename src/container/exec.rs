@@ -58,6 +58,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         _ => {}
     }
     let (joins, pid_join) = namespaces_of(&c)?;
+    let seccomp = c.spec().and_then(|s| s.linux().as_ref().and_then(|l| l.seccomp().clone())).map(|s| crate::seccomp::compile(&s)).transpose()?;
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {
         let rel = Path::new(sub);
@@ -89,6 +90,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         console: console.as_ref().map(|f| f.as_raw_fd()),
         preserve_fds: o.preserve_fds,
         parent_pid: std::process::id() as i32,
+        seccomp: seccomp.as_ref(),
     };
     let pid = clone_enter(pid_join.as_ref(), &args, parent_end.raw())?;
     drop(child_end);

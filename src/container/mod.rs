@@ -27,6 +27,8 @@ pub enum Error {
     Namespace(#[from] crate::namespaces::Error),
     #[error(transparent)]
     Hook(#[from] crate::hooks::Error),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
     /// An error the container's init reported while setting the container up.
     #[error("container init: {0}")]
     Init(String),

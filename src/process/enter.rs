@@ -22,6 +22,8 @@ pub struct EnterArgs<'a> {
     pub console: Option<RawFd>,
     pub preserve_fds: u32,
     pub parent_pid: i32,
+    /// The container's seccomp filter: exec'd processes get it too.
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// The child's entry point. Never returns.
@@ -68,7 +70,7 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         // SAFETY: closing our copy of the console socket.
         unsafe { libc::close(sock) };
     }
-    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[])?;
+    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[], a.seccomp)?;
     // SAFETY: prctl on ourselves: from here the parent may exit (detached exec).
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     Ok(ready)

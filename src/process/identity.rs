@@ -28,7 +28,7 @@ impl Ready {
 
 /// Applies `process` to the calling process. `keep` are fds that must survive (they are
 /// close-on-exec), `pass` the number of fds from 3 up handed to the program.
-pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String]) -> Result<Ready, Error> {
+pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String], seccomp: Option<&crate::seccomp::Compiled>) -> Result<Ready, Error> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(adj) = process.oom_score_adj() {
         crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
@@ -51,6 +51,12 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
     if let Some(c) = &caps {
         c.drop_bounding()?;
     }
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let Some(f) = seccomp.filter(|_| !nnp) {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it now, while
+        // still root with every capability (what follows must be allowed by it).
+        crate::seccomp::load(f)?;
+    }
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
     let cwd = process.cwd();
@@ -68,12 +74,17 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user::home_of(process.user().uid())));
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl on ourselves.
         let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         nix::errno::Errno::result(r).map_err(|e| Error::Sys("no_new_privs".into(), e))?;
     }
     attrs::set_exec_labels(process)?;
+    if let Some(f) = seccomp.filter(|_| nnp) {
+        // With no_new_privs: as late as possible, so the filter constrains only the
+        // container's program and not berth's own set-up.
+        crate::seccomp::load(f)?;
+    }
     Ok(Ready { program, args, env })
 }
 

@@ -57,6 +57,8 @@ pub struct InitArgs<'a> {
     pub runtime_hooks: bool,
     /// Connected console socket, when process.terminal is set.
     pub console: Option<RawFd>,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// What is left to do after `Ready`.
@@ -175,7 +177,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         extra_env.push(format!("LISTEN_FDS={}", a.listen_fds));
     }
     // Only the sync socket and the fifo survive from here on (plus passed fds).
-    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env)?;
+    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, a.seccomp)?;
     // From here on the parent may exit: we must survive it.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };

@@ -35,6 +35,8 @@ pub enum Error {
     Attr(#[from] attrs::Error),
     #[error(transparent)]
     Tty(#[from] crate::tty::Error),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
     #[error("sync with the runtime: {0}")]
     Sync(String),
     #[error("{0}: {1}")]

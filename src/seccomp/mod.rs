@@ -1,0 +1,247 @@
+//! linux.seccomp → BPF with the seccompiler crate (pure Rust, no libseccomp), and loading.
+//!
+//! seccompiler compiles a filter with one default ("mismatch") and one match action. An
+//! OCI profile gives each rule its own action and errno, so berth stacks filters, which
+//! the kernel evaluates all, keeping the most restrictive result:
+//!   - the default filter: a syscall matched by any rule → ALLOW, else defaultAction;
+//!   - one filter per other (action, errno) of the rules: matched → that action, else ALLOW.
+//! A syscall matched by a rule thus gets that rule's action, any other the default. (If
+//! two rules of different actions match one call, the more restrictive wins.)
+//!
+//! Architectures: seccompiler kills a process calling through a foreign ABI (e.g. x86 or
+//! x32 on x86_64). berth replaces that verdict with the profile's default action in the
+//! default filter and ALLOW in the others, so foreign-ABI calls get the default action
+//! instead of a kill; rules are compiled for the native ABI only (documented choice).
+//!
+//! Not yet: SCMP_ACT_NOTIFY (seccompiler has no user-notification action) is refused
+//! with a clear error rather than run without it.
+
+mod syscalls_x86_64;
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("linux.seccomp{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("linux.seccomp: cannot load the filter: {0}")]
+    Load(std::io::Error),
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::Invalid { field: field.into(), reason: reason.into() }
+}
+
+/// The syscall number of `name` on this architecture.
+pub fn syscall_number(name: &str) -> Option<i64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        syscalls_x86_64::SYSCALLS.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| syscalls_x86_64::SYSCALLS[i].1)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+const EPERM: u32 = 1;
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction, Error> {
+    use LinuxSeccompAction::*;
+    let act = match a {
+        ScmpActAllow => SeccompAction::Allow,
+        ScmpActErrno => return Ok(SeccompAction::Errno(errno.unwrap_or(EPERM))),
+        ScmpActTrace => return Ok(SeccompAction::Trace(errno.unwrap_or(EPERM))),
+        ScmpActKill | ScmpActKillThread => SeccompAction::KillThread,
+        ScmpActKillProcess => SeccompAction::KillProcess,
+        ScmpActTrap => SeccompAction::Trap,
+        ScmpActLog => SeccompAction::Log,
+        ScmpActNotify => return Err(invalid(field, "SCMP_ACT_NOTIFY is not supported by this build of berth yet")),
+    };
+    if errno.is_some() {
+        return Err(invalid(field, format!("errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a:?}")));
+    }
+    Ok(act)
+}
+
+/// A stable key per action (SeccompAction has no Ord).
+fn key(a: &SeccompAction) -> u32 {
+    u32::from(a.clone())
+}
+
+/// Compiled filters, in load order, and the seccomp() flags to load them with.
+pub struct Compiled {
+    pub filters: Vec<BpfProgram>,
+    pub flags: u32,
+}
+
+type Chains = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+fn add(chains: &mut Chains, nr: i64, rule: Option<SeccompRule>) {
+    let e = chains.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (e.as_mut(), rule) {
+        // An unconditional rule makes the whole chain unconditional.
+        (_, None) => *e = None,
+        (Some(v), Some(r)) => v.push(r),
+        (None, Some(_)) => {}
+    }
+}
+
+fn finish(chains: Chains) -> BTreeMap<i64, Vec<SeccompRule>> {
+    chains.into_iter().map(|(nr, c)| (nr, c.unwrap_or_default())).collect()
+}
+
+pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
+    if s.listener_metadata().is_some() && s.listener_path().is_none() {
+        return Err(invalid(".listenerMetadata", "is set without listenerPath"));
+    }
+    let default = action(s.default_action(), s.default_errno_ret(), ".defaultAction")?;
+    let mut all: Chains = BTreeMap::new();
+    let mut groups: BTreeMap<u32, (SeccompAction, Chains)> = BTreeMap::new();
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        let field = format!(".syscalls[{i}]");
+        if sc.names().is_empty() {
+            return Err(invalid(format!("{field}.names"), "must name at least one syscall"));
+        }
+        let act = action(sc.action(), sc.errno_ret(), &format!("{field}.action"))?;
+        let mut conds = Vec::new();
+        for (j, a) in sc.args().iter().flatten().enumerate() {
+            let op = match a.op() {
+                LinuxSeccompOperator::ScmpCmpNe => SeccompCmpOp::Ne,
+                LinuxSeccompOperator::ScmpCmpLt => SeccompCmpOp::Lt,
+                LinuxSeccompOperator::ScmpCmpLe => SeccompCmpOp::Le,
+                LinuxSeccompOperator::ScmpCmpEq => SeccompCmpOp::Eq,
+                LinuxSeccompOperator::ScmpCmpGe => SeccompCmpOp::Ge,
+                LinuxSeccompOperator::ScmpCmpGt => SeccompCmpOp::Gt,
+                // OCI: value is the mask, valueTwo what the masked argument must equal.
+                LinuxSeccompOperator::ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(a.value()),
+            };
+            let value = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq { a.value_two().unwrap_or(0) } else { a.value() };
+            let idx = u8::try_from(a.index()).map_err(|_| invalid(format!("{field}.args[{j}].index"), "must be 0..5"))?;
+            let c = SeccompCondition::new(idx, SeccompCmpArgLen::Qword, op, value).map_err(|e| invalid(format!("{field}.args[{j}]"), e.to_string()))?;
+            conds.push(c);
+        }
+        // All of a rule's args must match (AND); rules for one syscall combine with OR.
+        let rule = if conds.is_empty() { None } else { Some(SeccompRule::new(conds).map_err(|e| invalid(&field, e.to_string()))?) };
+        for name in sc.names() {
+            let Some(nr) = syscall_number(name) else {
+                // As runc: a name this architecture does not know is skipped.
+                crate::logging::debug(&format!("seccomp: unknown syscall {name:?} skipped"));
+                continue;
+            };
+            add(&mut all, nr, rule.clone());
+            if key(&act) != key(&SeccompAction::Allow) {
+                add(&mut groups.entry(key(&act)).or_insert_with(|| (act.clone(), BTreeMap::new())).1, nr, rule.clone());
+            }
+        }
+    }
+    let arch = target_arch()?;
+    let mut filters = Vec::new();
+    if key(&default) != key(&SeccompAction::Allow) {
+        let f = SeccompFilter::new(finish(all), default.clone(), SeccompAction::Allow, arch).map_err(|e| invalid("", e.to_string()))?;
+        filters.push(with_foreign_arch(f, &default)?);
+    }
+    for (_, (act, chains)) in groups {
+        let f = SeccompFilter::new(finish(chains), SeccompAction::Allow, act, arch).map_err(|e| invalid("", e.to_string()))?;
+        filters.push(with_foreign_arch(f, &SeccompAction::Allow)?);
+    }
+    let mut flags = 0u32;
+    for f in s.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
+        };
+    }
+    Ok(Compiled { filters, flags })
+}
+
+fn target_arch() -> Result<TargetArch, Error> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(TargetArch::x86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Ok(TargetArch::aarch64)
+    } else {
+        Err(invalid("", "seccomp is not supported on this architecture"))
+    }
+}
+
+/// Replaces seccompiler's kill on a foreign architecture (instruction 2: `ret KILL`)
+/// with `verdict`.
+fn with_foreign_arch(f: SeccompFilter, verdict: &SeccompAction) -> Result<BpfProgram, Error> {
+    let mut prog: BpfProgram = f.try_into().map_err(|e: seccompiler::BackendError| invalid("", e.to_string()))?;
+    if prog.len() > 2 && prog[2].k == libc::SECCOMP_RET_KILL_PROCESS {
+        prog[2].k = u32::from(verdict.clone());
+    }
+    Ok(prog)
+}
+
+/// Loads the filters into the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
+pub fn load(c: &Compiled) -> Result<(), Error> {
+    for f in &c.filters {
+        let prog = libc::sock_fprog { len: f.len() as u16, filter: f.as_ptr() as *mut libc::sock_filter };
+        // SAFETY: seccomp(SET_MODE_FILTER) with a valid program that outlives the call.
+        let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, c.flags, &prog as *const libc::sock_fprog) };
+        if r < 0 {
+            return Err(Error::Load(std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(v: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn table_is_sorted_and_knows_common_names() {
+        assert!(syscalls_x86_64::SYSCALLS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(syscall_number("read"), Some(0));
+        assert_eq!(syscall_number("unshare"), Some(272));
+        assert_eq!(syscall_number("no_such_call"), None);
+    }
+
+    #[test]
+    fn one_filter_per_action_plus_the_default() {
+        let c = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write", "bogus_name"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}
+            ],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"]
+        })))
+        .unwrap();
+        // default filter + ERRNO(38) + ERRNO(EPERM)
+        assert_eq!(c.filters.len(), 3);
+        assert_eq!(c.flags, 2);
+        // The foreign-arch verdict is the default action, not a kill.
+        assert_eq!(c.filters[0][2].k, libc::SECCOMP_RET_ERRNO | EPERM);
+    }
+
+    #[test]
+    fn bad_profiles_are_refused() {
+        let bad = [
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}), ".syscalls[0].names"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}), ".syscalls[0].action"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}), ".listenerMetadata"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}), ".defaultAction"),
+        ];
+        for (p, field) in bad {
+            match compile(&profile(p)) {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {:?}", other.map(|c| c.filters.len())),
+            }
+        }
+    }
+}
