@@ -3,7 +3,7 @@ CARGO ?= cargo
 BERTH_RELEASE := target/release/berth
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build deps demo test unit integration bench clean
+.PHONY: all build deps demo test unit integration cgroupv2 bench clean
 
 all: build
 
@@ -29,6 +29,13 @@ demo: deps build
 test: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+	$(MAKE) cgroupv2
+
+# The cgroup v2 paths, in a QEMU guest whose only hierarchy is cgroup2 (about a minute;
+# the first run downloads a Debian kernel package).
+cgroupv2:
+	$(CARGO) build --bin berth
+	bash integration-tests/cgroupv2-vm/run.sh
 
 unit:
 	$(CARGO) test --lib

@@ -1,0 +1,73 @@
+# berth on a pure cgroup v2 host (run by run-in-vm.sh inside the QEMU guest).
+# Counted lines: "PASS: ..." / "FAIL: ...". berth is in /opt/test.
+. /lib/vmtest.sh
+B=/tmp/bundle
+R="berth --root /run/berth --log /tmp/berth.log --log-format json"
+cfg() { jq "$1" $B/config.json > $B/config.tmp && mv $B/config.tmp $B/config.json; }
+check_eq "host: only cgroup2 is mounted" "cgroup2" "$(awk '$3 ~ /^cgroup/ {print $3}' /proc/mounts | sort -u | xargs)"
+mkbundle $B
+
+# 1. a one-shot container, default cgroup path (/berth/<id>), removed afterwards
+cfg '.process.args=["cat","/proc/self/cgroup"]'
+check_eq "run: cgroup namespace rooted at the container" "0::/" "$($R run -b $B one 2>/dev/null)"
+check_eq "run: nothing left below /sys/fs/cgroup/berth" "" "$(ls /sys/fs/cgroup/berth 2>/dev/null)"
+
+# 2. limits from config.json, read back inside (cgroup2 mounted in the cgroup namespace)
+cfg '.process.args=["cat","/sys/fs/cgroup/memory.max","/sys/fs/cgroup/pids.max","/sys/fs/cgroup/cpu.max","/sys/fs/cgroup/cpu.weight","/sys/fs/cgroup/memory.high","/sys/fs/cgroup/memory.swap.max"]
+     | .linux.cgroupsPath="/cgv2test/lim"
+     | .linux.resources += {"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":32},"cpu":{"quota":50000,"period":100000,"shares":1024},"unified":{"memory.high":"61440000"}}'
+out=$($R run -b $B lim 2>/dev/null); echo "$out" | sed 's/^/    /'
+check_eq "limits: memory.max" 67108864 "$(echo "$out" | sed -n 1p)"
+check_eq "limits: pids.max" 32 "$(echo "$out" | sed -n 2p)"
+check_eq "limits: cpu.max" "50000 100000" "$(echo "$out" | sed -n 3p)"
+check_eq "limits: cpu.weight from shares 1024" 39 "$(echo "$out" | sed -n 4p)"
+check_eq "limits: unified memory.high (page-aligned)" 61440000 "$(echo "$out" | sed -n 5p)"
+check_eq "limits: memory.swap.max = swap - limit" 67108864 "$(echo "$out" | sed -n 6p)"
+check "limits: device rules on cgroup2 are reported, not silently dropped" grep -q "eBPF" /tmp/berth.log
+
+# 3. a detached container: update, pause/resume, events, ps, exec, kill --all, delete
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="/cgv2test/det" | del(.linux.resources.memory, .linux.resources.pids, .linux.resources.cpu, .linux.resources.unified)'
+G=/sys/fs/cgroup/cgv2test/det
+if $R run -d -b $B det </dev/null >/tmp/det.log 2>&1; then ok "detached: run -d"; else not_ok "detached: run -d" "$(cat /tmp/det.log)"; fi
+pid=$($R state det | jq .pid)
+check "detached: init is in the cgroup" grep -qx "$pid" $G/cgroup.procs
+$R update det --memory 100M --pids-limit 10 --cpu-quota 20000 --cpu-period 100000 >/tmp/u.log 2>&1
+check_eq "update: memory.max" 104857600 "$(cat $G/memory.max)"
+check_eq "update: pids.max" 10 "$(cat $G/pids.max)"
+check_eq "update: cpu.max" "20000 100000" "$(cat $G/cpu.max)"
+echo '{"memory":{"limit":209715200},"pids":{"limit":-1}}' | $R update -r - det >/tmp/u2.log 2>&1
+check_eq "update -r -: memory.max" 209715200 "$(cat $G/memory.max)"
+check_eq "update -r -: pids.max back to max" max "$(cat $G/pids.max)"
+$R pause det
+check_eq "pause: cgroup.freeze" 1 "$(cat $G/cgroup.freeze)"
+check_eq "pause: state" paused "$($R state det | jq -r .status)"
+$R resume det
+check_eq "resume: cgroup.freeze" 0 "$(cat $G/cgroup.freeze)"
+check_eq "resume: state" running "$($R state det | jq -r .status)"
+check "events --stats: memory usage reported" sh -c "$R events --stats det | jq -e '.data.memory.usage.usage > 0 and .data.pids.current == 1'"
+$R exec -d det sleep 500 </dev/null >/tmp/ex.log 2>&1
+check_eq "exec: the process joins the cgroup" 2 "$(wc -l < $G/cgroup.procs)"
+check_eq "ps --format json" 2 "$($R ps --format json det | jq length)"
+$R kill --all det KILL
+sleep 1
+check_eq "kill --all: cgroup empty" 0 "$(wc -l < $G/cgroup.procs)"
+$R delete det
+check "delete: the cgroup is gone" test ! -e $G
+
+# 4. enforcement: pids.max stops a fork bomb, memory.max OOM-kills a hog (and events says so)
+cfg '.process.args=["sh","-c","i=0; while [ $i -lt 50 ]; do sleep 100 & i=$((i+1)); done"] | .linux.cgroupsPath="/cgv2test/bomb" | .linux.resources.pids={"limit":5} | .linux.namespaces=[.linux.namespaces[] | select(.type != "pid")]'
+$R create -b $B bomb </dev/null >/dev/null 2>&1; $R start bomb; sleep 2
+check "pids: at most 5 tasks" test "$(cat /sys/fs/cgroup/cgv2test/bomb/pids.current)" -le 5
+check "pids: forks were refused" sh -c "! grep -qx 'max 0' /sys/fs/cgroup/cgv2test/bomb/pids.events"
+$R delete -f bomb
+cfg '.process.args=["sh","-c","sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1"] | .linux.cgroupsPath="/cgv2test/hog" | .linux.resources={"memory":{"limit":16777216,"swap":16777216}}'
+$R create -b $B hog </dev/null >/dev/null 2>&1
+( $R events --interval 200ms hog > /tmp/events.log 2>&1 & )
+$R start hog
+for i in $(seq 50); do [ "$($R state hog | jq -r .status)" = stopped ] && break; sleep 0.2; done
+check "oom: the hog was killed" sh -c "grep -q 'oom_kill [1-9]' /sys/fs/cgroup/cgv2test/hog/memory.events"
+sleep 1
+check "oom: events reported it" grep -q '"type":"oom"' /tmp/events.log
+$R delete hog
+check_eq "nothing left under /sys/fs/cgroup/cgv2test" "" "$(ls /sys/fs/cgroup/cgv2test 2>/dev/null)"
+check_eq "nothing left under /sys/fs/cgroup/berth" "" "$(ls /sys/fs/cgroup/berth 2>/dev/null)"
