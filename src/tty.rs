@@ -37,6 +37,28 @@ fn last(what: &'static str) -> Error {
     Error::Pty { what, source: io::Error::last_os_error() }
 }
 
+/// The console socket of a container process: a path to connect to (`--console-socket`),
+/// or a socket berth already holds (foreground `run`/`exec` relaying the pty itself).
+pub fn console_for(terminal: bool, path: Option<&Path>, connected: Option<RawFd>) -> Result<Option<OwnedFd>, Error> {
+    match (terminal, connected, path) {
+        (false, _, _) => Ok(None),
+        (true, Some(fd), _) => {
+            // SAFETY: F_DUPFD_CLOEXEC of a caller's fd; the copy is ours.
+            let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if n < 0 {
+                return Err(last("dup console socket"));
+            }
+            // SAFETY: n is new.
+            Ok(Some(unsafe { OwnedFd::from_raw_fd(n) }))
+        }
+        (true, None, Some(p)) => connect(p).map(Some),
+        (true, None, None) => Err(Error::Connect {
+            path: String::new(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "process.terminal is set but there is no --console-socket"),
+        }),
+    }
+}
+
 /// A pty made in the current mount namespace (/dev/ptmx must lead to the container's
 /// devpts): returns (master, slave).
 pub fn open_pty(width: u16, height: u16) -> Result<(OwnedFd, OwnedFd), Error> {

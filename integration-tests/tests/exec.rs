@@ -187,3 +187,56 @@ fn a_terminal_through_the_console_socket() {
     t.create(&b, "nosock").failed_with("console-socket");
     t.berth(&["delete", "-f", "tt"]).ok();
 }
+
+#[test]
+fn foreground_terminal_is_relayed_without_a_console_socket() {
+    let mut t = T::new("relay");
+    let mut b = t.bundle(&["sh"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["consoleSize"] = json!({"height": 21, "width": 77});
+    b.write();
+    let run = |t: &T, args: &[&str], input: &str| {
+        let mut c = t.cmd();
+        c.args(args);
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = run(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "fg"], "tty; stty size; exit 3\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("/dev/pts/0") && out.contains("21 77"), "{out}");
+    // exec -t into a running container, relayed the same way.
+    running(&mut t, "e");
+    let o = run(&t, &["exec", "-t", "e", "sh"], "[ -t 0 ] && echo IN-A-TTY; exit 4\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("IN-A-TTY"), "{out}");
+    t.berth(&["exec", "-t", "-d", "e", "true"]).failed_with("detached");
+    t.berth(&["delete", "-f", "e"]).ok();
+}
+
+/// Socket activation: with LISTEN_FDS=N in berth's environment, fds 3..3+N reach the
+/// container's process and LISTEN_FDS is set for it (as runc does).
+#[test]
+fn listen_fds_pass_socket_activation() {
+    let mut t = T::new("listenfds");
+    let b = t.bundle(&["sh", "-c", "echo $LISTEN_FDS; ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    b.write();
+    let f = fs::File::open("/etc/hostname").unwrap();
+    let fd = f.as_raw_fd();
+    let mut c = t.cmd();
+    c.args(["run", "--bundle"]).arg(&b.dir).arg("la").env("LISTEN_FDS", "1");
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(move || {
+            libc::dup2(fd, 100);
+            libc::dup2(100, 3);
+            libc::close(100);
+            Ok(())
+        });
+    }
+    let o = c.stdin(Stdio::null()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n0 1 2 3 4 ");
+}

@@ -88,9 +88,15 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
 
 pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
     let process = build_process(rt, a)?;
-    if process.terminal().unwrap_or(false) && a.console_socket.is_none() {
-        return Err(exec_failure("a terminal needs --console-socket (relaying a pty in the foreground is not supported yet)".into()));
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && a.console_socket.is_none() && a.detach {
+        return Err(exec_failure("cannot allocate a tty for a detached process without --console-socket".into()));
     }
+    let relay = if terminal && a.console_socket.is_none() {
+        Some(super::relay::console_pair().map_err(|e| exec_failure(format!("console: {e}")))?)
+    } else {
+        None
+    };
     let sub = match a.cgroup.as_slice() {
         [] => None,
         [one] => Some(one.rsplit_once(':').map_or(one.as_str(), |(_, p)| p)),
@@ -102,14 +108,19 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
         process: &process,
         pid_file: a.pid_file.as_deref(),
         console_socket: a.console_socket.as_deref(),
+        console_fd: relay.as_ref().map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sub_cgroup: sub,
     };
     let pid = container::exec(rt, &o).map_err(|e| exec_failure(e.to_string()))?;
-    match set {
-        None => Ok(0),
-        Some(set) => Ok(run::wait_forwarding(pid, &set)),
+    match (set, relay) {
+        (None, _) => Ok(0),
+        (Some(set), Some((ours, theirs))) => {
+            drop(theirs);
+            Ok(super::relay::relay(ours, pid, &set).unwrap_or_else(|_| run::wait_forwarding(pid, &set)))
+        }
+        (Some(set), None) => Ok(run::wait_forwarding(pid, &set)),
     }
 }
 

@@ -5,6 +5,7 @@ mod args;
 mod events;
 mod exec;
 mod output;
+mod relay;
 mod run;
 
 
@@ -91,6 +92,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
                 bundle: &a.bundle,
                 pid_file: a.pid_file.as_deref(),
                 console_socket: a.console_socket.as_deref(),
+                console_fd: None,
                 no_pivot: a.no_pivot,
                 preserve_fds: a.preserve_fds,
             };

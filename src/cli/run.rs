@@ -9,6 +9,15 @@ use super::args::CreateArgs;
 use super::Failure;
 use crate::container::{self, CreateOptions, Runtime};
 
+/// Whether the bundle's process asks for a terminal (an unreadable config is left for
+/// create to report).
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .is_some_and(|v| v["process"]["terminal"] == serde_json::Value::Bool(true))
+}
+
 pub(super) fn block_all() -> libc::sigset_t {
     // SAFETY: signal-set manipulation on local data and our own mask.
     unsafe {
@@ -30,11 +39,18 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
         // SAFETY: prctl on ourselves.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     }
+    // A terminal in the foreground without a console socket: berth relays it itself.
+    let relay = if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
+        Some(super::relay::console_pair().map_err(|e| super::fail(format!("console: {e}")))?)
+    } else {
+        None
+    };
     let o = CreateOptions {
         id: &a.id,
         bundle: &a.bundle,
         pid_file: a.pid_file.as_deref(),
         console_socket: a.console_socket.as_deref(),
+        console_fd: relay.as_ref().map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
     };
@@ -44,7 +60,16 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
         return Err(e.into());
     }
     let Some(set) = set else { return Ok(0) };
-    let code = wait_forwarding(created.pid, &set);
+    let code = match relay {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            super::relay::relay(ours, created.pid, &set).unwrap_or_else(|e| {
+                crate::logging::warn(&e.to_string());
+                wait_forwarding(created.pid, &set)
+            })
+        }
+        None => wait_forwarding(created.pid, &set),
+    };
     if !keep {
         if let Err(e) = container::delete(rt, &a.id, true) {
             crate::logging::warn(&format!("delete after run: {e}"));

@@ -23,6 +23,8 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// An already connected console socket (foreground `run` relaying the pty itself).
+    pub console_fd: Option<RawFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
 }
@@ -97,11 +99,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     config::validate(&spec, &bundle)?;
     let process = spec.process().as_ref().ok_or_else(|| config::invalid("process", "is required"))?;
     // runc: "cannot allocate tty if runc will detach without setting console socket".
-    let console = match (process.terminal().unwrap_or(false), o.console_socket) {
-        (true, Some(p)) => Some(crate::tty::connect(p).map_err(|e| Error::WrongState(e.to_string()))?),
-        (true, None) => return Err(config::invalid("process.terminal", "a terminal needs --console-socket").into()),
-        (false, _) => None,
-    };
+    let console = crate::tty::console_for(process.terminal().unwrap_or(false), o.console_socket, o.console_fd)
+        .map_err(|e| Error::WrongState(e.to_string()))?;
     crate::process::attrs::check_lsm(process, spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()))
         .map_err(|e| config::Error::Other(format!("config.json: {e}")))?;
     let rootfs = bundle.join(spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default());

@@ -16,6 +16,8 @@ pub struct ExecOptions<'a> {
     pub process: &'a Process,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// An already connected console socket (foreground `exec -t` relaying the pty).
+    pub console_fd: Option<RawFd>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// `--cgroup`: a sub-cgroup of the container's (relative, never `..`).
@@ -74,11 +76,8 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     }
     // The container's lock is not held while the process runs.
     drop(c);
-    let console: Option<OwnedFd> = match (o.process.terminal().unwrap_or(false), o.console_socket) {
-        (true, Some(p)) => Some(crate::tty::connect(p).map_err(|e| Error::WrongState(e.to_string()))?),
-        (true, None) => return Err(Error::WrongState("process.terminal is set but no --console-socket was given".into())),
-        (false, _) => None,
-    };
+    let console: Option<OwnedFd> = crate::tty::console_for(o.process.terminal().unwrap_or(false), o.console_socket, o.console_fd)
+        .map_err(|e| Error::WrongState(e.to_string()))?;
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
     let min = 3 + o.preserve_fds as RawFd;
     let child_end = above(child_end, min)?;
