@@ -306,7 +306,8 @@ impl T {
     fn leftovers(&self) -> Vec<String> {
         let mut ids = Vec::new();
         if let Ok(rd) = fs::read_dir(&self.root) {
-            for e in rd.flatten() {
+            // berth's own files (.seccomp-cache) are not containers.
+            for e in rd.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')) {
                 ids.push(e.file_name().to_string_lossy().into_owned());
             }
         }

@@ -127,6 +127,8 @@ fn bad_profiles_are_refused_and_exec_gets_the_filter() {
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}), "linux.seccomp.syscalls[0].action"),
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}), "linux.seccomp.syscalls[0].names"),
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"}), "linux.seccomp.listenerMetadata"),
+        (json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}), "linux.seccomp.defaultAction"),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}), "linux.seccomp.listenerPath"),
     ] {
         let mut b = t.bundle(&["true"]);
         b.config["linux"]["seccomp"] = profile;
@@ -140,4 +142,86 @@ fn bad_profiles_are_refused_and_exec_gets_the_filter() {
     let out = o.ok().stdout.clone();
     assert!(out.contains("Seccomp:\t2") && out.contains("Operation not permitted"), "{out}");
     t.berth(&["delete", "-f", "ex"]).ok();
+}
+
+/// Receives (payload, fd) from a unix socket connection (SCM_RIGHTS).
+fn recv_with_fd(conn: &std::os::unix::net::UnixStream) -> (String, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = vec![0u8; 16384];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    unsafe {
+        let space = libc::CMSG_SPACE(4) as usize;
+        let mut buf = vec![0u8; space];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
+        assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null(), "no fd was sent");
+        let fd = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
+        (String::from_utf8_lossy(&data[..n as usize]).into_owned(), fd)
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+const NOTIF_RECV: u64 = 0xc050_2100; // _IOWR('!', 0, struct seccomp_notif)
+const NOTIF_SEND: u64 = 0xc018_2101; // _IOWR('!', 1, struct seccomp_notif_resp)
+
+#[test]
+fn notify_sends_the_listener_and_the_container_sees_the_answer() {
+    use std::os::fd::AsRawFd;
+    let mut t = T::new("seccompnotify");
+    let sock = t.tmp.join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut b = t.bundle(&["sh", "-c", "hostname from-container 2>&1; echo rc=$?"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock, "listenerMetadata": "hello-agent",
+        "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    // The agent: take the listener fd, answer one notification with EDOM.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let (payload, fd) = recv_with_fd(&conn);
+        let mut n = Notif::default();
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut n) };
+        assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+        let resp = NotifResp { id: n.id, val: 0, error: -libc::EDOM, flags: 0 };
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND as _, &resp) };
+        assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+        (payload, n.nr)
+    });
+    let o = t.run(&b, "notif");
+    let (payload, nr) = agent.join().unwrap();
+    o.ok();
+    assert_eq!(nr, 170, "the notification is for sethostname");
+    assert!(o.stdout.contains("Numerical argument out of domain") && o.stdout.contains("rc=1"), "{o:?}");
+    // config-linux.md: the container process state accompanies the fd.
+    let ps: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(ps["fds"], json!(["seccompFd"]));
+    assert_eq!(ps["metadata"], "hello-agent");
+    assert_eq!(ps["state"]["id"], "notif");
+    assert!(ps["pid"].as_i64().unwrap() > 0);
+    assert_eq!(ps["pid"], ps["state"]["pid"]);
 }

@@ -108,7 +108,12 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let linux = spec.linux().as_ref();
     let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
     let plan = Plan::from_spec(&spec)?;
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(crate::seccomp::compile).transpose()?;
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
+    // The listener path is a host path: connected now, used by the init after pivot_root.
+    let listener = match (seccomp.as_ref().and_then(|c| c.notify), linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone())) {
+        (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),
+        _ => None,
+    };
 
     let dir = ContainerDir::create(&rt.root, o.id)?;
     let mut undo = Undo { dir: None, cgroup: None, child: None };
@@ -119,6 +124,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let min_fd = 3 + (listen_fds + o.preserve_fds) as RawFd;
     let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
     let console = console.map(|c| above(c, min_fd)).transpose()?;
+    let listener = listener.map(|c| above(c, min_fd)).transpose()?;
     let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
     undo.cgroup = Some(cgroup.clone());
     // Limits are in place before the init is moved in, so no user code runs without them.
@@ -161,11 +167,13 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         runtime_hooks,
         console: console.as_ref().map(|c| c.as_raw_fd()),
         seccomp: seccomp.as_ref(),
+        seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
     };
     let pid = clone_init(&plan, &args, parent_end.raw())?;
     undo.child = Some(pid);
     drop(child_end);
     drop(console);
+    drop(listener);
 
     if plan.new_user {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;

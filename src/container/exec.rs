@@ -60,7 +60,13 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         _ => {}
     }
     let (joins, pid_join) = namespaces_of(&c)?;
-    let seccomp = c.spec().and_then(|s| s.linux().as_ref().and_then(|l| l.seccomp().clone())).map(|s| crate::seccomp::compile(&s)).transpose()?;
+    let profile = c.spec().and_then(|s| s.linux().as_ref().and_then(|l| l.seccomp().clone()));
+    let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
+    let listener = match (seccomp.as_ref().and_then(|c| c.notify), profile.as_ref().and_then(|s| s.listener_path().clone())) {
+        (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),
+        _ => None,
+    };
+    let state = c.oci_state(c.status()).to_string();
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {
         let rel = Path::new(sub);
@@ -82,6 +88,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let min = 3 + o.preserve_fds as RawFd;
     let child_end = above(child_end, min)?;
     let console = console.map(|f| above_fd(f, min)).transpose()?;
+    let listener = listener.map(|f| above_fd(f, min)).transpose()?;
     let args = enter::EnterArgs {
         process: o.process,
         joins: &joins,
@@ -90,10 +97,13 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         preserve_fds: o.preserve_fds,
         parent_pid: std::process::id() as i32,
         seccomp: seccomp.as_ref(),
+        seccomp_listener: listener.as_ref().map(|f| f.as_raw_fd()),
+        state: &state,
     };
     let pid = clone_enter(pid_join.as_ref(), &args, parent_end.raw())?;
     drop(child_end);
     drop(console);
+    drop(listener);
     let fail = |e: Error| {
         // SAFETY: our own child, killed and reaped.
         unsafe {

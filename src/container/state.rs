@@ -227,7 +227,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, Error> {
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| validate_id(n).is_ok() && !n.starts_with(".creating-"))
+        .filter(|n| validate_id(n).is_ok() && !n.starts_with('.'))
         .collect();
     ids.sort();
     Ok(ids)

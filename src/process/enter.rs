@@ -24,6 +24,10 @@ pub struct EnterArgs<'a> {
     pub parent_pid: i32,
     /// The container's seccomp filter: exec'd processes get it too.
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// Connected to the profile's listenerPath, when it has notify rules.
+    pub seccomp_listener: Option<RawFd>,
+    /// The container's state, sent with a seccomp listener fd.
+    pub state: &'a str,
 }
 
 /// The child's entry point. Never returns.
@@ -70,7 +74,11 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         // SAFETY: closing our copy of the console socket.
         unsafe { libc::close(sock) };
     }
-    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[], a.seccomp)?;
+    let seccomp = a.seccomp.map(|compiled| identity::Seccomp {
+        compiled,
+        listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: a.state }),
+    });
+    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[], seccomp.as_ref())?;
     // SAFETY: prctl on ourselves: from here the parent may exit (detached exec).
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     Ok(ready)

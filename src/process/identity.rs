@@ -28,7 +28,13 @@ impl Ready {
 
 /// Applies `process` to the calling process. `keep` are fds that must survive (they are
 /// close-on-exec), `pass` the number of fds from 3 up handed to the program.
-pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String], seccomp: Option<&crate::seccomp::Compiled>) -> Result<Ready, Error> {
+/// A seccomp filter to load, and where its notification listener goes (if any).
+pub struct Seccomp<'a> {
+    pub compiled: &'a crate::seccomp::Compiled,
+    pub listener: Option<crate::seccomp::Listener<'a>>,
+}
+
+pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String], seccomp: Option<&Seccomp>) -> Result<Ready, Error> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(adj) = process.oom_score_adj() {
         crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
@@ -46,7 +52,12 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
     env.extend_from_slice(extra_env);
     let program = exec::find_program(&args[0], &env)?;
 
-    exec::close_fds_except(keep, pass);
+    // The seccomp listener socket is used after the fds are closed.
+    let mut keep = keep.to_vec();
+    if let Some(l) = seccomp.and_then(|s| s.listener.as_ref()) {
+        keep.push(l.socket);
+    }
+    exec::close_fds_except(&keep, pass);
     let caps = process.capabilities().as_ref().map(capabilities::Plan::new);
     if let Some(c) = &caps {
         c.drop_bounding()?;
@@ -55,7 +66,7 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
     if let Some(f) = seccomp.filter(|_| !nnp) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it now, while
         // still root with every capability (what follows must be allowed by it).
-        crate::seccomp::load(f)?;
+        crate::seccomp::load(f.compiled, f.listener.as_ref())?;
     }
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
@@ -83,7 +94,7 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
     if let Some(f) = seccomp.filter(|_| nnp) {
         // With no_new_privs: as late as possible, so the filter constrains only the
         // container's program and not berth's own set-up.
-        crate::seccomp::load(f)?;
+        crate::seccomp::load(f.compiled, f.listener.as_ref())?;
     }
     Ok(Ready { program, args, env })
 }

@@ -59,6 +59,8 @@ pub struct InitArgs<'a> {
     pub console: Option<RawFd>,
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// Connected to linux.seccomp.listenerPath, when the profile has notify rules.
+    pub seccomp_listener: Option<RawFd>,
 }
 
 /// What is left to do after `Ready`.
@@ -177,7 +179,11 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         extra_env.push(format!("LISTEN_FDS={}", a.listen_fds));
     }
     // Only the sync socket and the fifo survive from here on (plus passed fds).
-    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, a.seccomp)?;
+    let seccomp = a.seccomp.map(|compiled| identity::Seccomp {
+        compiled,
+        listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: &state_json }),
+    });
+    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, seccomp.as_ref())?;
     // From here on the parent may exit: we must survive it.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };

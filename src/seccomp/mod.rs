@@ -13,10 +13,17 @@
 //! default filter and ALLOW in the others, so foreign-ABI calls get the default action
 //! instead of a kill; rules are compiled for the native ABI only (documented choice).
 //!
-//! Not yet: SCMP_ACT_NOTIFY (seccompiler has no user-notification action) is refused
-//! with a clear error rather than run without it.
+//! User notification (SCMP_ACT_NOTIFY): seccompiler has no such action, so notify rules
+//! are compiled with a reserved placeholder verdict (TRACE with data 0xfffe) that is then
+//! rewritten to SECCOMP_RET_USER_NOTIF. That filter is loaded with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER and its listener fd is sent to `listenerPath` with the
+//! container process state (config-linux.md "Seccomp"). As runc, NOTIFY cannot be the
+//! default action.
 
+mod cache;
 mod syscalls_x86_64;
+
+pub use cache::compile_cached;
 
 use std::collections::BTreeMap;
 
@@ -49,6 +56,12 @@ pub fn syscall_number(name: &str) -> Option<i64> {
 }
 
 const EPERM: u32 = 1;
+/// Stands in for SECCOMP_RET_USER_NOTIF while seccompiler builds the program.
+const NOTIFY_PLACEHOLDER: SeccompAction = SeccompAction::Trace(0xfffe);
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+/// BPF_RET | BPF_K: a return of a constant verdict.
+const BPF_RET_K: u16 = 0x06;
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction, Error> {
     use LinuxSeccompAction::*;
@@ -60,7 +73,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<Secc
         ScmpActKillProcess => SeccompAction::KillProcess,
         ScmpActTrap => SeccompAction::Trap,
         ScmpActLog => SeccompAction::Log,
-        ScmpActNotify => return Err(invalid(field, "SCMP_ACT_NOTIFY is not supported by this build of berth yet")),
+        ScmpActNotify => NOTIFY_PLACEHOLDER,
     };
     if errno.is_some() {
         return Err(invalid(field, format!("errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a:?}")));
@@ -77,6 +90,9 @@ fn key(a: &SeccompAction) -> u32 {
 pub struct Compiled {
     pub filters: Vec<BpfProgram>,
     pub flags: u32,
+    /// The filter holding the SCMP_ACT_NOTIFY rules (loaded with a listener).
+    pub notify: Option<usize>,
+    pub listener_metadata: Option<String>,
 }
 
 type Chains = BTreeMap<i64, Option<Vec<SeccompRule>>>;
@@ -99,6 +115,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
     if s.listener_metadata().is_some() && s.listener_path().is_none() {
         return Err(invalid(".listenerMetadata", "is set without listenerPath"));
     }
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(invalid(".defaultAction", "SCMP_ACT_NOTIFY cannot be the default action"));
+    }
     let default = action(s.default_action(), s.default_errno_ret(), ".defaultAction")?;
     let mut all: Chains = BTreeMap::new();
     let mut groups: BTreeMap<u32, (SeccompAction, Chains)> = BTreeMap::new();
@@ -108,6 +127,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
             return Err(invalid(format!("{field}.names"), "must name at least one syscall"));
         }
         let act = action(sc.action(), sc.errno_ret(), &format!("{field}.action"))?;
+        if sc.action() == LinuxSeccompAction::ScmpActNotify && sc.errno_ret().is_some() {
+            return Err(invalid(format!("{field}.action"), "errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"));
+        }
+        if sc.action() == LinuxSeccompAction::ScmpActNotify && s.listener_path().is_none() {
+            return Err(invalid(".listenerPath", "is required by SCMP_ACT_NOTIFY rules"));
+        }
         let mut conds = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
             let op = match a.op() {
@@ -145,9 +170,19 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
         let f = SeccompFilter::new(finish(all), default.clone(), SeccompAction::Allow, arch).map_err(|e| invalid("", e.to_string()))?;
         filters.push(with_foreign_arch(f, &default)?);
     }
+    let mut notify = None;
     for (_, (act, chains)) in groups {
+        let is_notify = key(&act) == key(&NOTIFY_PLACEHOLDER);
         let f = SeccompFilter::new(finish(chains), SeccompAction::Allow, act, arch).map_err(|e| invalid("", e.to_string()))?;
-        filters.push(with_foreign_arch(f, &SeccompAction::Allow)?);
+        let mut prog = with_foreign_arch(f, &SeccompAction::Allow)?;
+        if is_notify {
+            let placeholder = u32::from(NOTIFY_PLACEHOLDER);
+            for ins in prog.iter_mut().filter(|i| i.code == BPF_RET_K && i.k == placeholder) {
+                ins.k = SECCOMP_RET_USER_NOTIF;
+            }
+            notify = Some(filters.len());
+        }
+        filters.push(prog);
     }
     let mut flags = 0u32;
     for f in s.flags().iter().flatten() {
@@ -158,7 +193,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
         };
     }
-    Ok(Compiled { filters, flags })
+    Ok(Compiled { filters, flags, notify, listener_metadata: s.listener_metadata().clone() })
 }
 
 fn target_arch() -> Result<TargetArch, Error> {
@@ -181,17 +216,51 @@ fn with_foreign_arch(f: SeccompFilter, verdict: &SeccompAction) -> Result<BpfPro
     Ok(prog)
 }
 
-/// Loads the filters into the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
-pub fn load(c: &Compiled) -> Result<(), Error> {
-    for f in &c.filters {
+/// Where the listener fd of a filter with SCMP_ACT_NOTIFY rules goes.
+pub struct Listener<'a> {
+    /// Connected to listenerPath (by the runtime, before entering the container).
+    pub socket: std::os::fd::RawFd,
+    /// The container's state (runtime.md), sent with the fd.
+    pub state: &'a str,
+}
+
+/// Loads the filters into the calling thread (needs no_new_privs or CAP_SYS_ADMIN), and
+/// hands the notification listener to `listener`.
+pub fn load(c: &Compiled, listener: Option<&Listener>) -> Result<(), Error> {
+    for (i, f) in c.filters.iter().enumerate() {
         let prog = libc::sock_fprog { len: f.len() as u16, filter: f.as_ptr() as *mut libc::sock_filter };
+        let notify = c.notify == Some(i);
+        let flags = if notify { c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER } else { c.flags };
         // SAFETY: seccomp(SET_MODE_FILTER) with a valid program that outlives the call.
-        let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, c.flags, &prog as *const libc::sock_fprog) };
+        let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
         if r < 0 {
             return Err(Error::Load(std::io::Error::last_os_error()));
         }
+        if notify {
+            // SAFETY: with NEW_LISTENER the result is a new fd.
+            let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) };
+            let l = listener.ok_or_else(|| invalid(".listenerPath", "no listener socket"))?;
+            send_listener(l, c.listener_metadata.as_deref(), std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        }
     }
     Ok(())
+}
+
+/// config-linux.md: the container process state, with the listener fd as "seccompFd".
+pub fn process_state(state: &str, metadata: Option<&str>) -> String {
+    let st: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
+    serde_json::json!({
+        "ociVersion": crate::SPEC_VERSION,
+        "fds": ["seccompFd"],
+        "pid": st["pid"],
+        "metadata": metadata.unwrap_or(""),
+        "state": st,
+    })
+    .to_string()
+}
+
+fn send_listener(l: &Listener, metadata: Option<&str>, fd: std::os::fd::RawFd) -> Result<(), Error> {
+    crate::tty::send_fd(l.socket, &process_state(l.state, metadata), fd).map_err(|e| Error::Load(std::io::Error::other(e.to_string())))
 }
 
 #[cfg(test)]
@@ -230,12 +299,29 @@ mod tests {
     }
 
     #[test]
+    fn notify_rules_become_user_notif_in_their_own_filter() {
+        let c = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock", "listenerMetadata": "m",
+            "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_NOTIFY"}]
+        })))
+        .unwrap();
+        assert_eq!(c.notify, Some(0));
+        assert!(c.filters[0].iter().any(|i| i.k == SECCOMP_RET_USER_NOTIF));
+        assert!(!c.filters[0].iter().any(|i| i.k == u32::from(NOTIFY_PLACEHOLDER)));
+        let ps: serde_json::Value = serde_json::from_str(&process_state(r#"{"id":"c","pid":42}"#, Some("m"))).unwrap();
+        assert_eq!(ps["fds"][0], "seccompFd");
+        assert_eq!(ps["pid"], 42);
+        assert_eq!(ps["state"]["id"], "c");
+    }
+
+    #[test]
     fn bad_profiles_are_refused() {
         let bad = [
             (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}), ".syscalls[0].names"),
             (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}), ".syscalls[0].action"),
             (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}), ".listenerMetadata"),
             (serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}), ".defaultAction"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}), ".listenerPath"),
         ];
         for (p, field) in bad {
             match compile(&profile(p)) {

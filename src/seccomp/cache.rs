@@ -1,0 +1,108 @@
+//! A cache of compiled filters under `<root>/.seccomp-cache/<hash>`, keyed by a hash of
+//! berth's version and the profile's JSON (crun does the same), so that a repeated
+//! profile costs no compile. An entry also holds the profile text it was compiled from
+//! and is used only when that text is identical: a hash collision cannot hand a container
+//! another profile's filter. Any unreadable entry is ignored and rewritten.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxSeccomp;
+use seccompiler::sock_filter;
+
+use super::{compile, Compiled, Error};
+
+fn entry_path(root: &Path, text: &str) -> PathBuf {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    text.hash(&mut h);
+    root.join(".seccomp-cache").join(format!("{:016x}", h.finish()))
+}
+
+fn encode(text: &str, c: &Compiled) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&c.flags.to_le_bytes());
+    out.extend_from_slice(&c.notify.map_or(u32::MAX, |n| n as u32).to_le_bytes());
+    out.extend_from_slice(&(c.filters.len() as u32).to_le_bytes());
+    for f in &c.filters {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        for i in f {
+            out.extend_from_slice(&i.code.to_le_bytes());
+            out.push(i.jt);
+            out.push(i.jf);
+            out.extend_from_slice(&i.k.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn decode(data: &[u8], text: &str, metadata: Option<String>) -> Option<Compiled> {
+    let mut p = 0usize;
+    let u32_at = |p: &mut usize| -> Option<u32> {
+        let v = u32::from_le_bytes(data.get(*p..*p + 4)?.try_into().ok()?);
+        *p += 4;
+        Some(v)
+    };
+    let tlen = u32_at(&mut p)? as usize;
+    if data.get(p..p + tlen)? != text.as_bytes() {
+        return None;
+    }
+    p += tlen;
+    let flags = u32_at(&mut p)?;
+    let notify = u32_at(&mut p)?;
+    let n = u32_at(&mut p)? as usize;
+    let mut filters = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = u32_at(&mut p)? as usize;
+        let mut f = Vec::with_capacity(len);
+        for _ in 0..len {
+            let b = data.get(p..p + 8)?;
+            f.push(sock_filter { code: u16::from_le_bytes([b[0], b[1]]), jt: b[2], jf: b[3], k: u32::from_le_bytes([b[4], b[5], b[6], b[7]]) });
+            p += 8;
+        }
+        filters.push(f);
+    }
+    (p == data.len()).then_some(Compiled { filters, flags, notify: (notify != u32::MAX).then_some(notify as usize), listener_metadata: metadata })
+}
+
+/// `compile`, through the cache under `root`.
+pub fn compile_cached(root: &Path, s: &LinuxSeccomp) -> Result<Compiled, Error> {
+    let Ok(text) = serde_json::to_string(s) else { return compile(s) };
+    let path = entry_path(root, &text);
+    if let Ok(data) = std::fs::read(&path) {
+        if let Some(c) = decode(&data, &text, s.listener_metadata().clone()) {
+            return Ok(c);
+        }
+    }
+    let c = compile(s)?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::util::fs::write_atomic(&path, &encode(&text, &c), 0o600);
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_mismatch() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]
+        }))
+        .unwrap();
+        let root = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        let first = compile_cached(&root, &s).unwrap();
+        let text = serde_json::to_string(&s).unwrap();
+        let path = entry_path(&root, &text);
+        assert!(path.exists(), "the compiled filter was cached");
+        let second = compile_cached(&root, &s).unwrap();
+        assert_eq!(first.filters, second.filters);
+        // An entry whose stored profile differs is not used.
+        assert!(decode(&std::fs::read(&path).unwrap(), "{}", None).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
