@@ -144,3 +144,14 @@ fn events_report_stats_and_ooms() {
     assert!(text.lines().any(|l| l.contains(r#""type":"oom""#)), "no OOM event in: {}", &text[..text.len().min(500)]);
     t.berth(&["delete", "hog"]).ok();
 }
+
+#[test]
+fn systemd_cgroup_paths_are_refused_clearly() {
+    let mut t = T::new("systemdcg");
+    let mut b = t.bundle(&["true"]);
+    b.config["linux"]["cgroupsPath"] = json!("system.slice:berth:test");
+    b.write();
+    let mut c = t.cmd();
+    c.args(["--systemd-cgroup", "create", "--bundle"]).arg(&b.dir).arg("sd");
+    t.detached(&mut c).failed_with("systemd");
+}

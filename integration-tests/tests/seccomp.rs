@@ -225,3 +225,19 @@ fn notify_sends_the_listener_and_the_container_sees_the_answer() {
     assert!(ps["pid"].as_i64().unwrap() > 0);
     assert_eq!(ps["pid"], ps["state"]["pid"]);
 }
+
+#[test]
+fn trace_action_and_filter_flags() {
+    let mut t = T::new("seccomptrace");
+    // SCMP_ACT_TRACE with no tracer attached fails the call with ENOSYS.
+    let mut b = t.bundle(&["sh", "-c", "hostname x 2>&1; grep -E '^Seccomp_filters:' /proc/self/status"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_TRACE", "errnoRet": 7}]});
+    let out = t.run(&b, "trace").ok().stdout.clone();
+    assert!(out.contains("Function not implemented"), "{out}");
+    assert!(out.contains("Seccomp_filters:\t1"), "one filter (the default is ALLOW): {out}");
+    // An unknown flag is a config error naming it.
+    b.config["linux"]["seccomp"]["flags"] = json!(["SECCOMP_FILTER_FLAG_BOGUS"]);
+    t.create(&b, "badflag").failed_with("linux.seccomp.flags");
+}
