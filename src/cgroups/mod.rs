@@ -5,6 +5,7 @@
 //! path, or none at all, goes below `/berth`. Never below the caller's own cgroup: on
 //! machines where the caller runs inside a service's cgroup, that one is not ours to grow.
 
+mod devices_bpf;
 mod layout;
 pub mod resources;
 mod stats;
@@ -172,7 +173,14 @@ impl Cgroup {
             let (writes, w) = resources::v2(r);
             warnings.extend(w);
             if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-                warnings.push("device rules on cgroup2 need an eBPF program, which berth does not load yet; rules ignored".into());
+                // The same rules v1 gets (the config's, then the default devices'), as an
+                // eBPF program: cgroup2 has no devices files.
+                let rules: Vec<devices_bpf::Rule> = resources::v1(r)
+                    .iter()
+                    .filter(|w| w.controller == "devices")
+                    .filter_map(|w| devices_bpf::parse(&w.value, w.file == "devices.allow"))
+                    .collect();
+                devices_bpf::apply(&d.path, &rules)?;
             }
             if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
                 check_memory_fits(&d.path, m.limit())?;
