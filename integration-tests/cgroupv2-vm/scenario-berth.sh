@@ -41,6 +41,11 @@ G=/sys/fs/cgroup/cgv2test/det
 if $R run -d -b $B det </dev/null >/tmp/det.log 2>&1; then ok "detached: run -d"; else not_ok "detached: run -d" "$(cat /tmp/det.log)"; fi
 pid=$($R state det | jq .pid)
 check "detached: init is in the cgroup" grep -qx "$pid" $G/cgroup.procs
+cp -r $B /tmp/born && jq '.linux.cgroupsPath="/cgv2test/born" | .root.path="'$B'/rootfs"' $B/config.json > /tmp/born/config.json
+berth --root /run/berth --debug --log /tmp/debug.log --log-format json create -b /tmp/born born </dev/null >/dev/null 2>&1
+check "create: the init is born in its cgroup (clone3 CLONE_INTO_CGROUP)" grep -q CLONE_INTO_CGROUP /tmp/debug.log
+check_eq "create: born-in init listed in its cgroup" "$($R state born | jq .pid)" "$(cat /sys/fs/cgroup/cgv2test/born/cgroup.procs)"
+$R delete born
 $R update det --memory 100M --pids-limit 10 --cpu-quota 20000 --cpu-period 100000 >/tmp/u.log 2>&1
 check_eq "update: memory.max" 104857600 "$(cat $G/memory.max)"
 check_eq "update: pids.max" 10 "$(cat $G/pids.max)"

@@ -13,6 +13,19 @@ fn knob(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}")).trim().to_string()
 }
 
+/// The block device holding / (for I/O throttles, which need a real disk).
+fn root_dev() -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let d = fs::metadata("/").unwrap().dev();
+    (libc::major(d) as u64, libc::minor(d) as u64)
+}
+fn root_major() -> u64 {
+    root_dev().0
+}
+fn root_minor() -> u64 {
+    root_dev().1
+}
+
 fn v1(controller: &str) -> bool {
     std::path::Path::new(&format!("/sys/fs/cgroup/{controller}/cgroup.procs")).exists()
 }
@@ -27,7 +40,9 @@ fn resources_are_written_to_the_cgroup() {
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 20, "disableOOMKiller": true},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 42},
-        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+        "blockIO": {"throttleReadBpsDevice": [{"major": root_major(), "minor": root_minor(), "rate": 1048576}],
+                    "throttleWriteIOPSDevice": [{"major": root_major(), "minor": root_minor(), "rate": 100}]}
     });
     t.create(&b, "r").ok();
     let cg = |c: &str, f: &str| knob(&format!("/sys/fs/cgroup/{c}/berth/res/{f}"));
@@ -41,6 +56,9 @@ fn resources_are_written_to_the_cgroup() {
     assert_eq!(cg("cpu", "cpu.cfs_period_us"), "100000");
     assert_eq!(cg("cpuset", "cpuset.cpus"), "0");
     assert_eq!(cg("pids", "pids.max"), "42");
+    let dev = format!("{}:{}", root_major(), root_minor());
+    assert_eq!(cg("blkio", "blkio.throttle.read_bps_device"), format!("{dev} 1048576"));
+    assert_eq!(cg("blkio", "blkio.throttle.write_iops_device"), format!("{dev} 100"));
     let devices = cg("devices", "devices.list");
     assert!(devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"), "{devices}");
     t.berth(&["delete", "r"]).ok();

@@ -193,6 +193,18 @@ impl Cgroup {
         Ok(warnings)
     }
 
+    /// On a pure cgroup2 host: an fd on the cgroup for clone3(CLONE_INTO_CGROUP), so the
+    /// process is born in it. None elsewhere (v1 needs a write per hierarchy).
+    pub fn clone_target(&self) -> Option<std::os::fd::OwnedFd> {
+        match self.dirs.as_slice() {
+            [d] if d.v2 => {
+                use std::os::unix::fs::OpenOptionsExt;
+                fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(&d.path).ok().map(Into::into)
+            }
+            _ => None,
+        }
+    }
+
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add(&self, pid: i32) -> Result<(), Error> {
         let s = pid.to_string();
@@ -316,9 +328,17 @@ fn enable_controllers(dir: &Path) {
 }
 
 fn write_knob(dir: &Path, wr: &resources::Write) -> Result<(), Error> {
-    let path = dir.join(&wr.file);
+    let mut path = dir.join(&wr.file);
     if wr.file.contains('/') || wr.file.starts_with('.') {
         return Err(Error::Unsupported(format!("{:?} is not a cgroup file", wr.file)));
+    }
+    // I/O weights live in blkio.weight (CFQ) or blkio.bfq.weight (BFQ), or nowhere when
+    // the disk's scheduler has none: say so rather than "No such file".
+    if wr.file == "blkio.weight" && !path.exists() {
+        path = dir.join("blkio.bfq.weight");
+        if !path.exists() {
+            return Err(Error::Unsupported("blockIO.weight: this kernel's I/O scheduler has no weights (neither blkio.weight nor blkio.bfq.weight exists)".into()));
+        }
     }
     crate::util::fs::write_file(&path, &wr.value).map_err(|source| Error::Write { what: wr.file.clone(), value: wr.value.clone(), path, source })
 }

@@ -169,7 +169,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
     };
-    let pid = clone_init(&plan, &args, parent_end.raw())?;
+    let target = cgroup.clone_target();
+    let (pid, born_inside) = clone_init(&plan, &args, parent_end.raw(), target.as_ref().map(|f| f.as_raw_fd()))?;
     undo.child = Some(pid);
     drop(child_end);
     drop(console);
@@ -179,7 +180,11 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
         namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
     }
-    cgroup.add(pid)?;
+    if born_inside {
+        crate::logging::debug("init born in its cgroup (CLONE_INTO_CGROUP)");
+    } else {
+        cgroup.add(pid)?;
+    }
     state.pid = pid;
     state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
     let creating = oci_state(&state, "creating").to_string();
@@ -221,8 +226,10 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))
 }
 
-/// Clones the init (entering a pid namespace given by path just around the clone).
-fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd) -> Result<i32, Error> {
+/// Clones the init (entering a pid namespace given by path just around the clone), into
+/// `cgroup` when given (CLONE_INTO_CGROUP). Returns the pid and whether the init was born
+/// in its cgroup (else the caller moves it there).
+fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd, cgroup: Option<RawFd>) -> Result<(i32, bool), Error> {
     let own_pidns = match &plan.pid_join {
         Some(j) => {
             let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
@@ -231,7 +238,13 @@ fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd) -> Result<i
         }
         None => None,
     };
-    let r = clone::clone_process(plan.clone_flags, None);
+    let mut inside = cgroup.is_some();
+    let mut r = clone::clone_process(plan.clone_flags, cgroup);
+    if r.is_err() && inside {
+        // An older kernel or a cgroup that refuses it: clone, then move the child.
+        inside = false;
+        r = clone::clone_process(plan.clone_flags, None);
+    }
     if let Ok(0) = r {
         // The child: its copy of the parent's end must go, so that EOF means "parent gone".
         // SAFETY: closing an fd of our own copy of the table.
@@ -241,5 +254,5 @@ fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd) -> Result<i
     if let (Some(own), Some(j)) = (own_pidns, &plan.pid_join) {
         namespaces::setns(own.as_raw_fd(), j.typ, Path::new("/proc/self/ns/pid"))?;
     }
-    r.map_err(io_err("clone the container init"))
+    r.map(|pid| (pid, inside)).map_err(io_err("clone the container init"))
 }

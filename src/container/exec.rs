@@ -100,7 +100,8 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         seccomp_listener: listener.as_ref().map(|f| f.as_raw_fd()),
         state: &state,
     };
-    let pid = clone_enter(pid_join.as_ref(), &args, parent_end.raw())?;
+    let target = cgroup.clone_target();
+    let (pid, born_inside) = clone_enter(pid_join.as_ref(), &args, parent_end.raw(), target.as_ref().map(|f| f.as_raw_fd()))?;
     drop(child_end);
     drop(console);
     drop(listener);
@@ -112,7 +113,9 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         }
         e
     };
-    cgroup.add(pid).map_err(|e| fail(e.into()))?;
+    if !born_inside {
+        cgroup.add(pid).map_err(|e| fail(e.into()))?;
+    }
     parent_end.send(&sync::Msg::Go(String::new())).map_err(|e| fail(io_err("sync with exec child")(e)))?;
     match parent_end.recv() {
         Ok(None) => {}
@@ -135,7 +138,7 @@ fn above_fd(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
     super::create::above(fd, min)
 }
 
-fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: RawFd) -> Result<i32, Error> {
+fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: RawFd, cgroup: Option<RawFd>) -> Result<(i32, bool), Error> {
     let own = match pid_join {
         Some(j) => {
             let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
@@ -144,7 +147,12 @@ fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: Raw
         }
         None => None,
     };
-    let r = clone::clone_process(0, None);
+    let mut inside = cgroup.is_some();
+    let mut r = clone::clone_process(0, cgroup);
+    if r.is_err() && inside {
+        inside = false;
+        r = clone::clone_process(0, None);
+    }
     if let Ok(0) = r {
         // SAFETY: the child closes its copy of the parent's end.
         unsafe { libc::close(parent_end) };
@@ -153,5 +161,5 @@ fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: Raw
     if let Some(own) = own {
         namespaces::setns(own.as_raw_fd(), LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
     }
-    r.map_err(io_err("clone the exec process"))
+    r.map(|pid| (pid, inside)).map_err(io_err("clone the exec process"))
 }
