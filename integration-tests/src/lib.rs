@@ -359,3 +359,45 @@ impl Drop for T {
         }
     }
 }
+
+/// Receives (payload, fd) sent with SCM_RIGHTS on a connected unix socket: what a
+/// console-socket or seccomp-listener peer gets from the runtime.
+pub fn recv_fd(sock: std::os::fd::RawFd) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut data = vec![0u8; 16384];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    // SAFETY: one recvmsg into buffers we own, then reading the fd of its cmsg.
+    unsafe {
+        let space = libc::CMSG_SPACE(4) as usize;
+        let mut buf = vec![0u8; space];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let n = libc::recvmsg(sock, &mut msg, 0);
+        assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null(), "no fd was sent");
+        data.truncate(n as usize);
+        (data, std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>())))
+    }
+}
+
+/// Makes the child of `cmd` start with `src` open at each fd number in `targets` (and
+/// inheritable): how engines leak or pass fds to a runtime. Goes through fd 100 because
+/// dup2 onto the same number would keep close-on-exec.
+pub fn pass_fd(cmd: &mut Command, src: std::os::fd::RawFd, targets: &'static [i32]) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe dup2/close between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::dup2(src, 100);
+            for t in targets {
+                libc::dup2(100, *t);
+            }
+            libc::close(100);
+            Ok(())
+        });
+    }
+}

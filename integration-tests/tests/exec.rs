@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::Duration;
@@ -101,16 +101,7 @@ fn exec_passes_exactly_the_preserved_fds() {
     let fd = f.as_raw_fd();
     let mut c = t.cmd();
     c.args(["exec", "--preserve-fds", "1", "e", "sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        c.pre_exec(move || {
-            libc::dup2(fd, 100);
-            libc::dup2(100, 3);
-            libc::dup2(100, 4);
-            libc::close(100);
-            Ok(())
-        });
-    }
+    berth_integration_tests::pass_fd(&mut c, fd, &[3, 4]);
     let o = c.stdin(Stdio::null()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // 3 is passed, 4 is not (ls's own directory fd takes 4).
@@ -120,23 +111,8 @@ fn exec_passes_exactly_the_preserved_fds() {
 
 /// Receives the pty master the runtime sends over the console socket.
 fn recv_master(listener: &UnixListener) -> OwnedFd {
-    listener.set_nonblocking(false).unwrap();
     let (conn, _) = listener.accept().unwrap();
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    unsafe {
-        let space = libc::CMSG_SPACE(4) as usize;
-        let mut buf = vec![0u8; space];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) >= 0);
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null(), "no fd was sent");
-        OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>()))
-    }
+    berth_integration_tests::recv_fd(conn.as_raw_fd()).1
 }
 
 fn read_all(master: OwnedFd, until: &str) -> String {
@@ -227,15 +203,7 @@ fn listen_fds_pass_socket_activation() {
     let fd = f.as_raw_fd();
     let mut c = t.cmd();
     c.args(["run", "--bundle"]).arg(&b.dir).arg("la").env("LISTEN_FDS", "1");
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        c.pre_exec(move || {
-            libc::dup2(fd, 100);
-            libc::dup2(100, 3);
-            libc::close(100);
-            Ok(())
-        });
-    }
+    berth_integration_tests::pass_fd(&mut c, fd, &[3]);
     let o = c.stdin(Stdio::null()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n0 1 2 3 4 ");

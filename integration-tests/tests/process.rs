@@ -140,17 +140,7 @@ fn only_intended_fds_reach_the_container() {
     let out = {
         let mut c = t.cmd();
         c.args(["run", "--bundle"]).arg(&b.dir).arg("f1");
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            c.pre_exec(move || {
-                // Via fd 100: dup2 onto the same number would keep close-on-exec.
-                libc::dup2(stray_fd, 100);
-                libc::dup2(100, 3);
-                libc::dup2(100, 4);
-                libc::close(100);
-                Ok(())
-            });
-        }
+        berth_integration_tests::pass_fd(&mut c, stray_fd, &[3, 4]);
         c.stdin(Stdio::null()).output().unwrap()
     };
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -160,17 +150,7 @@ fn only_intended_fds_reach_the_container() {
     let out = {
         let mut c = t.cmd();
         c.args(["run", "--preserve-fds", "2", "--bundle"]).arg(&b.dir).arg("f2");
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            c.pre_exec(move || {
-                libc::dup2(stray_fd, 100);
-                libc::dup2(100, 3);
-                libc::dup2(100, 4);
-                libc::dup2(100, 5);
-                libc::close(100);
-                Ok(())
-            });
-        }
+        berth_integration_tests::pass_fd(&mut c, stray_fd, &[3, 4, 5]);
         c.stdin(Stdio::null()).output().unwrap()
     };
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -210,15 +190,7 @@ fn a_cwd_outside_the_container_is_refused() {
     let fd = hostdir.as_raw_fd();
     let mut c = t.cmd();
     c.args(["create", "--preserve-fds", "1", "--bundle"]).arg(&b.dir).arg("esc");
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        c.pre_exec(move || {
-            libc::dup2(fd, 100);
-            libc::dup2(100, 3);
-            libc::close(100);
-            Ok(())
-        });
-    }
+    berth_integration_tests::pass_fd(&mut c, fd, &[3]);
     let o = t.detached(&mut c);
     o.failed_with("outside the container");
 }

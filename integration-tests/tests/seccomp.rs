@@ -144,28 +144,6 @@ fn bad_profiles_are_refused_and_exec_gets_the_filter() {
     t.berth(&["delete", "-f", "ex"]).ok();
 }
 
-/// Receives (payload, fd) from a unix socket connection (SCM_RIGHTS).
-fn recv_with_fd(conn: &std::os::unix::net::UnixStream) -> (String, std::os::fd::OwnedFd) {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut data = vec![0u8; 16384];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    unsafe {
-        let space = libc::CMSG_SPACE(4) as usize;
-        let mut buf = vec![0u8; space];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
-        assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null(), "no fd was sent");
-        let fd = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
-        (String::from_utf8_lossy(&data[..n as usize]).into_owned(), fd)
-    }
-}
-
 #[repr(C)]
 #[derive(Default)]
 struct Notif {
@@ -203,7 +181,8 @@ fn notify_sends_the_listener_and_the_container_sees_the_answer() {
     // The agent: take the listener fd, answer one notification with EDOM.
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let (payload, fd) = recv_with_fd(&conn);
+        let (payload, fd) = berth_integration_tests::recv_fd(conn.as_raw_fd());
+        let payload = String::from_utf8_lossy(&payload).into_owned();
         let mut n = Notif::default();
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut n) };
         assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
