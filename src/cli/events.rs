@@ -132,11 +132,13 @@ pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
         crate::logging::warn(&w);
     }
     // Remember the new limits, as runc does in its state.
-    let saved = &mut c.state.config["linux"]["resources"];
+    let mut config: Value = serde_json::from_str(c.state.config.get())?;
+    let saved = &mut config["linux"]["resources"];
     if saved.is_null() {
         *saved = json!({});
     }
     merge(saved, &patch);
+    c.state.config = serde_json::value::to_raw_value(&config)?;
     c.dir.save(&c.state)?;
     Ok(0)
 }

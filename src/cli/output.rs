@@ -41,10 +41,11 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
         return Err(fail(format!("invalid format option {format:?}")));
     }
     let mut items = Vec::new();
+    let mut names: std::collections::HashMap<u32, String> = Default::default();
     for id in state::list_ids(&rt.root)? {
         // A container deleted meanwhile is simply not listed.
         let Ok(c) = Container::load(rt, &id) else { continue };
-        let owner = std::fs::metadata(&c.dir.path).map(|m| user_name(m.uid())).unwrap_or_default();
+        let owner = std::fs::metadata(&c.dir.path).map(|m| names.entry(m.uid()).or_insert_with(|| user_name(m.uid())).clone()).unwrap_or_default();
         let mut v = c.oci_state(c.status());
         v["owner"] = owner.into();
         items.push(v);

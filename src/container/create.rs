@@ -135,7 +135,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     }
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
-    let config_json = serde_json::to_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
+    let config_json = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
     let mut state = State {
         id: o.id.to_string(),
         pid: 0,

@@ -82,7 +82,7 @@ impl Container {
     }
 
     pub fn spec(&self) -> Option<crate::config::Spec> {
-        serde_json::from_value(self.state.config.clone()).ok()
+        serde_json::from_str(self.state.config.get()).ok()
     }
 
     /// The state of runtime.md ("State"), as `berth state` prints it and hooks receive it.

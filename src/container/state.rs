@@ -65,8 +65,9 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     #[serde(default)]
     pub cgroup: Cgroup,
-    /// The config.json the container was created from (hooks, process defaults).
-    pub config: serde_json::Value,
+    /// The config.json the container was created from (hooks, process defaults), kept as
+    /// JSON text: most commands (state, list, kill) never need it parsed.
+    pub config: Box<serde_json::value::RawValue>,
 }
 
 /// The container states of runtime.md.
