@@ -32,4 +32,3 @@ if floor:
     crun = rows.get("1. run /bin/true", {}).get("crun")
     rel = f" = {floor[0] / crun[0]:.2f}x crun's run" if crun else ""
     print(f"\nKernel floor (unshare of the same 5 namespaces + chroot + exec /bin/true): {floor[0]:.2f} ms{rel}.")
-print("\nNot measured yet: 3. exec into a running container and 7a. a start with Docker's seccomp profile (exec exists now but is not in the harness yet; berth has no seccomp yet).")

@@ -57,12 +57,15 @@ p, args, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 c = json.load(open(p))
 c["ociVersion"] = "1.0.2-dev"; c["process"]["args"] = args; c["process"]["terminal"] = False
 c["root"]["path"] = os.environ["ROOTFS"]  # absolute: runc refuses a symlinked rootfs
+if extra == "seccomp":
+    c["linux"]["seccomp"] = json.load(open(os.environ["SECCOMP_PROFILE"]))
 if extra == "mounts":
     c["mounts"] += [{"destination": f"/mnt/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]} for i in range(50)]
 json.dump(c, open(p, "w"))
 PY
 }
 export ROOTFS=$BUNDLE/rootfs
+export SECCOMP_PROFILE=$PWD/integration-tests/data/docker-default-seccomp.json
 # bundle KIND RUNTIME ID: a bundle of its own per container, so that each gets its own
 # absolute cgroupsPath (/berth-bench/RUNTIME-ID). Without one, runc and crun would create
 # cgroups below the caller's own cgroup, which on these machines is not ours to grow.
@@ -74,6 +77,7 @@ bundle() {
       true) set_args "$dir/config.json" '["/bin/true"]' ;;
       sleep) set_args "$dir/config.json" '["sleep", "1000"]' ;;
       mounts) set_args "$dir/config.json" '["/bin/true"]' mounts ;;
+      seccomp) set_args "$dir/config.json" '["/bin/true"]' seccomp ;;
     esac
     CG="/berth-bench/$2-$3" python3 -c "import json,os; p='$dir/config.json'; c=json.load(open(p)); c['linux']['cgroupsPath']=os.environ['CG']; json.dump(c,open(p,'w'))"
   fi
@@ -102,8 +106,10 @@ PY
 echo "measuring (runs=$RUNS)..." >&2
 hf "1. run /bin/true" true b1 "{R} --root {root} run --bundle {B} b1"
 hf "2. create+start+wait+delete" true b2 "sh -c '{R} --root {root} create --bundle {B} b2 && {R} --root {root} start b2 && until {R} --root {root} delete b2 2>/dev/null; do :; done'"
+hf "7a. run with Docker's seccomp profile" seccomp b4 "{R} --root {root} run --bundle {B} b4"
 hf "7b. run with 50 tmpfs mounts" mounts b3 "{R} --root {root} run --bundle {B} b3"
 for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" run -d --bundle "$(bundle sleep "$r" lat)" lat >/dev/null; done
+hf "3. exec /bin/true" sleep lat "{R} --root {root} exec lat /bin/true"
 hf "4a. state" sleep lat "{R} --root {root} state lat"
 hf "4b. kill (SIGCONT)" sleep lat "{R} --root {root} kill lat CONT"
 for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/null; done
@@ -131,7 +137,19 @@ for n in $SCALE; do
     [ -n "${BIN[$r]}" ] || continue
     R=${BIN[$r]}; root=$WORK/root-$r
     t0=$(date +%s%N)
-    for i in $(seq "$n"); do bundle sleep "$r" "s$i" >/dev/null; done
+    # All N bundles in one go (one Python start, not N).
+    python3 - "$BUNDLE/config.json" "$WORK/bundles" "$r" "$n" <<'PY'
+import json, os, sys
+src, out, rt, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+c = json.load(open(src))
+c["ociVersion"] = "1.0.2-dev"; c["process"]["args"] = ["sleep", "1000"]; c["process"]["terminal"] = False
+c["root"]["path"] = os.environ["ROOTFS"]
+for i in range(1, n + 1):
+    d = f"{out}/{rt}-s{i}"
+    os.makedirs(d, exist_ok=True)
+    c["linux"]["cgroupsPath"] = f"/berth-bench/{rt}-s{i}"
+    json.dump(c, open(f"{d}/config.json", "w"))
+PY
     t0=$(date +%s%N)
     for i in $(seq "$n"); do timeout 20 "$R" --root "$root" run -d --bundle "$WORK/bundles/$r-s$i" "s$i" >/dev/null || echo "$r run -d s$i failed or hung" >&2; done
     t1=$(date +%s%N)
