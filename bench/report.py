@@ -18,7 +18,8 @@ def ver(cmd):
 
 berth = sys.argv[2]
 print("# berth benchmark\n")
-print(f"Machine: {os.cpu_count()} cores, kernel {platform.release()}; {ver(berth)}, {ver('runc')}, {ver('crun')}.")
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+print(f"Measured at commit {commit} with `make bench`. Machine: {os.cpu_count()} cores, kernel {platform.release()}; {ver(berth)}, {ver('runc')}, {ver('crun')}.")
 print(f"berth binary: {os.path.getsize(berth)} bytes; " + subprocess.run(["sh", "-c", f"ldd {berth} | wc -l"], capture_output=True, text=True).stdout.strip() + " shared libraries (ldd).\n")
 print("Times in ms: median (min..max) of interleaved runs; lower is better. Ratio < 1 means berth is faster.\n")
 print("| measure | berth | crun | runc | berth/crun | berth/runc |")

@@ -108,15 +108,19 @@ impl Cgroup {
 
     fn mkdir_all(&mut self, mount: &Path, rel: &Path, cpuset: bool, v2: bool) -> Result<(), Error> {
         let mut cur = mount.to_path_buf();
-        for c in rel.components() {
+        let depth = rel.components().count();
+        for (i, c) in rel.components().enumerate() {
             let parent = cur.clone();
             cur.push(c);
-            if v2 {
-                enable_controllers(&parent);
-            }
             match fs::create_dir(&cur) {
                 Ok(()) => {
                     self.created.push(cur.clone());
+                    // cgroup2: a parent berth made passes its controllers on to its
+                    // children. Directories berth did not make are never changed, and
+                    // the leaf stays a leaf (no internal processes).
+                    if v2 && i + 1 < depth {
+                        enable_controllers(&cur);
+                    }
                     if cpuset {
                         // A v1 cpuset cgroup starts with empty cpus/mems and accepts no task
                         // until they are filled: inherit the parent's, as runc does.
@@ -317,8 +321,8 @@ fn v2_has(d: &Dir, controller: &str) -> bool {
         || fs::read_to_string(d.path.join("cgroup.controllers")).is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
 }
 
-/// Enables, in a cgroup2 directory, every controller it has for its children (needed for
-/// resource files to exist below it).
+/// Enables, in a cgroup2 directory berth created, every controller it has for its
+/// children (needed for resource files to exist below it).
 fn enable_controllers(dir: &Path) {
     let Ok(avail) = fs::read_to_string(dir.join("cgroup.controllers")) else { return };
     let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
