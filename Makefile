@@ -3,7 +3,7 @@ CARGO ?= cargo
 BERTH_RELEASE := target/release/berth
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build deps demo test unit integration cgroupv2 bench clean
+.PHONY: all build deps demo test unit integration cgroupv2 conformance conformance-results bench clean
 
 all: build
 
@@ -30,6 +30,7 @@ test: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
 	$(MAKE) cgroupv2
+	$(MAKE) conformance
 
 # The cgroup v2 paths, in a QEMU guest whose only hierarchy is cgroup2 (about a minute;
 # the first run downloads a Debian kernel package).
@@ -43,6 +44,17 @@ unit:
 integration: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
+
+# The runtime-spec checks (spec-conformance/run.sh) against RUNTIME (default: berth).
+RUNTIME ?= target/debug/berth
+conformance: deps
+	$(CARGO) build --bin berth
+	bash spec-conformance/run.sh $(RUNTIME)
+
+# Regenerates spec-conformance/RESULTS.md for berth, runc and crun.
+conformance-results: deps
+	$(CARGO) build --bin berth
+	bash spec-conformance/results.sh
 
 # berth, runc and crun side by side (a few minutes); SAVE=1 writes bench/RESULTS.md.
 bench: deps build

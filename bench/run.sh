@@ -11,7 +11,6 @@ BERTH=${BERTH:-$PWD/target/release/berth}
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
 RUNS=${RUNS:-40}; WARM=${WARM:-5}; SCALE=${SCALE:-10 100 500}
 if [ $SMOKE = 1 ]; then RUNS=2; WARM=0; SCALE="3"; fi
-HUGETLB_MOUNTED=0
 declare -A BIN=([berth]=$BERTH [runc]=$(command -v runc || true) [crun]=$(command -v crun || true))
 RUNTIMES="berth runc crun"; [ $SMOKE = 1 ] && RUNTIMES="berth"
 
@@ -24,28 +23,14 @@ cleanup() {
   # Only what this run made: the /berth-bench subtree (an oracle's delete can lose the
   # race with its zombie init here and leave the cgroup).
   find /sys/fs/cgroup -depth -type d -path '*/berth-bench*' -exec rmdir {} \; 2>/dev/null || true
-  if [ $HUGETLB_MOUNTED = 1 ]; then
-    # An unmounted v1 hierarchy can linger; remount and unmount until hugetlb is back
-    # on cgroup2 (hierarchy 0 in /proc/cgroups), as it was before the run.
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-      umount /sys/fs/cgroup/hugetlb 2>/dev/null
-      awk '$1 == "hugetlb" { exit ($2 == 0 ? 0 : 1) }' /proc/cgroups && break
-      sleep 1
-      mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null
-    done
-    rmdir /sys/fs/cgroup/hugetlb
-  fi
+  hugetlb_restore
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# crun 1.8.1 refuses a hybrid host whose cgroup2 mount holds a controller; moving the
-# only one (hugetlb) to a v1 hierarchy for the duration lets it run. Undone on exit.
-# (Not conditional on cgroup.controllers: after a previous unmount the controller takes
-# a moment to show up there again.)
-if [ $SMOKE = 0 ] && [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb && HUGETLB_MOUNTED=1
-fi
+# crun 1.8.1 refuses this hybrid host while cgroup2 holds hugetlb: moved for the run, undone on exit.
+. integration-tests/crun-hybrid.sh
+[ $SMOKE = 0 ] && hugetlb_to_v1
 
 # One bundle, written with ociVersion 1.0.2-dev (what crun 1.8.1 accepts), rootfs shared.
 BUNDLE=$WORK/bundle
