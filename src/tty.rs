@@ -21,10 +21,6 @@ pub enum Error {
     Console(String),
 }
 
-fn pty_err(what: &'static str) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Pty { what, source }
-}
-
 /// Connects to the console socket (a host path) before the container's namespaces are
 /// entered; the connected fd travels into the init or exec child.
 pub fn connect(path: &Path) -> Result<OwnedFd, Error> {
@@ -88,19 +84,28 @@ pub fn open_pty(width: u16, height: u16) -> Result<(OwnedFd, OwnedFd), Error> {
     }
 }
 
+/// A msghdr over one iovec with room for one fd in its control buffer.
+fn msghdr_for(iov: &mut libc::iovec, control: &mut Vec<u8>) -> libc::msghdr {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    control.resize(space, 0);
+    // SAFETY: msghdr is plain data; every pointer set below outlives its use by the caller.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    msg
+}
+
 /// Sends `fd` over a connected AF_UNIX socket with SCM_RIGHTS, `name` as the payload.
 pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<(), Error> {
     let payload = name.as_bytes();
     let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut _, iov_len: payload.len() };
-    // SAFETY: a cmsg buffer sized with CMSG_SPACE for one fd, filled per cmsg(3).
+    let mut control = Vec::new();
+    let msg = msghdr_for(&mut iov, &mut control);
+    // SAFETY: filling the one cmsg the buffer was sized for, per cmsg(3), then sendmsg.
     unsafe {
-        let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-        let mut buf = vec![0u8; space];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SCM_RIGHTS;
@@ -113,19 +118,14 @@ pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<(), Error> {
     Ok(())
 }
 
-/// Receives one fd sent with SCM_RIGHTS (tests and `run` use this side).
+/// Receives one fd sent with SCM_RIGHTS (foreground `run`/`exec -t` use this side).
 pub fn recv_fd(sock: RawFd) -> Result<OwnedFd, Error> {
     let mut data = [0u8; 4096];
     let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    // SAFETY: as in send_fd, reading one fd out of the control message.
+    let mut control = Vec::new();
+    let mut msg = msghdr_for(&mut iov, &mut control);
+    // SAFETY: recvmsg into the buffers above, then reading the fd of its one cmsg.
     unsafe {
-        let space = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-        let mut buf = vec![0u8; space];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
         if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
             return Err(last("receive the pty master"));
         }
@@ -175,6 +175,5 @@ pub fn setup(sock: RawFd, width: u16, height: u16, console: bool) -> Result<(), 
     send_fd(sock, "/dev/ptmx", master.as_raw_fd())?;
     drop(master);
     become_stdio(&slave)?;
-    let _ = pty_err;
     Ok(())
 }
