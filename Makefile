@@ -3,7 +3,7 @@ CARGO ?= cargo
 BERTH_RELEASE := target/release/berth
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build deps demo test unit integration cgroupv2 conformance conformance-results bench clean
+.PHONY: all build deps demo test unit integration cgroupv2 engines conformance conformance-results bench clean
 
 all: build
 
@@ -13,9 +13,9 @@ build:
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
 # runc and crun as oracles for differential tests and the benchmark, hyperfine and
 # GNU time for the benchmark.
-DEBS := busybox-static runc crun hyperfine time
+DEBS := busybox-static runc crun hyperfine time containerd
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 
@@ -30,6 +30,7 @@ test: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
 	$(MAKE) cgroupv2
+	$(MAKE) engines
 	$(MAKE) conformance
 
 # The cgroup v2 paths, in a QEMU guest whose only hierarchy is cgroup2 (about a minute;
@@ -44,6 +45,13 @@ unit:
 integration: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
+
+# Real engines driving berth on private daemons (so far: containerd through its runc
+# shim). ENGINE_RUNTIME=runc runs the same scenario against runc, to check the harness.
+ENGINE_RUNTIME ?= target/debug/berth
+engines: deps
+	$(CARGO) build --bin berth
+	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
 
 # The runtime-spec checks (spec-conformance/run.sh) against RUNTIME (default: berth).
 RUNTIME ?= target/debug/berth

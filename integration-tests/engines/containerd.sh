@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# containerd driving a runtime through its runc shim (ctr run --runc-binary RUNTIME), on a
+# private daemon: config, sockets, root and state under a temporary directory, a busybox
+# image built offline (oci-image.py) and imported. Prints PASS/FAIL per step, then
+# "N passed, M failed". usage: containerd.sh RUNTIME_BINARY
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+RT=$(realpath "$(command -v "${1:?usage: containerd.sh RUNTIME}" || echo "$1")")
+W=$(mktemp -d /tmp/engine-containerd.XXXXXX); chmod 755 "$W"
+PASSED=0; FAILED=0
+ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
+no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
+check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else no "$n"; fi; }
+eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'"; fi; }
+DPID=""
+teardown() {
+  C="ctr -a $W/containerd.sock"
+  for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
+  for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
+  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  # Only our own mounts (below $W), deepest first, before removing the directory.
+  awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$W"
+}
+trap teardown EXIT
+
+BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
+python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
+cat > "$W/config.toml" <<CFG
+version = 2
+root = "$W/root"
+state = "$W/state"
+[grpc]
+  address = "$W/containerd.sock"
+[ttrpc]
+  address = "$W/containerd.sock.ttrpc"
+CFG
+containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
+C="ctr -a $W/containerd.sock"
+IMG=docker.io/library/busybox:test
+check "containerd: image imported" $C images import "$W/busybox.tar"
+R="--runc-binary $RT"
+eq "run: output" hello "$(timeout 60 $C run $R --rm $IMG c1 echo hello 2>&1)"
+timeout 60 $C run $R --rm $IMG c2 sh -c 'exit 7' >/dev/null 2>&1
+eq "run: exit code" 7 "$?"
+timeout 60 $C run -d $R --memory-limit 67108864 $IMG d1 sleep 1000 >/dev/null 2>&1
+eq "run -d: task running" RUNNING "$($C task ls | awk '$1=="d1" {print $3}')"
+pid=$($C task ls | awk '$1=="d1" {print $2}')
+mem=$(awk -F: '$2 == "memory" {print $3}' /proc/$pid/cgroup 2>/dev/null)
+eq "memory limit visible in the cgroup" 67108864 "$(cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes 2>&1)"
+out=$(timeout 60 $C task exec --exec-id e1 d1 sh -c 'echo in-exec; exit 3' 2>&1); rc=$?
+eq "task exec: output" in-exec "$out"
+eq "task exec: exit code" 3 "$rc"
+timeout 60 $C task exec -d --exec-id e2 d1 sleep 500 >/dev/null 2>&1
+eq "task exec -d + task ps: two processes" 2 "$($C task ps d1 | tail -n +2 | wc -l)"
+if command -v script >/dev/null; then
+  out=$(timeout 60 script -qec "$C task exec -t --exec-id e3 d1 tty" /dev/null 2>&1 | tr -d '\r')
+  case $out in *"/dev/pts/"*) ok "task exec -t: a terminal";; *) no "task exec -t: a terminal" "$out";; esac
+fi
+$C task pause d1 >/dev/null 2>&1
+eq "pause" PAUSED "$($C task ls | awk '$1=="d1" {print $3}')"
+$C task resume d1 >/dev/null 2>&1
+eq "resume" RUNNING "$($C task ls | awk '$1=="d1" {print $3}')"
+timeout 60 $C task kill -s SIGKILL d1 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$($C task ls | awk '$1=="d1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+eq "kill: task stopped" STOPPED "$($C task ls | awk '$1=="d1" {print $3}')"
+timeout 60 $C run -d $R $IMG d2 sh -c 'sleep 1000 & sleep 1000' >/dev/null 2>&1
+timeout 60 $C task kill -a -s SIGKILL d2 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$($C task ls | awk '$1=="d2" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+eq "kill --all: task stopped" STOPPED "$($C task ls | awk '$1=="d2" {print $3}')"
+check "task delete" $C task delete d1
+$C task delete d2 >/dev/null 2>&1
+check "container delete" sh -c "$C containers delete d1 && $C containers delete d2"
+eq "nothing left in the task list" "" "$($C task ls -q)"
+check "the container's cgroup is gone" test ! -e "/sys/fs/cgroup/memory$mem"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
