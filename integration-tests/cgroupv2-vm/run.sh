@@ -8,4 +8,4 @@ bash "$here/setup.sh" >/dev/null
 bin=$(mktemp -d /tmp/berth-v2bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 cp "$berth" "$bin/berth"
-exec bash "$here/run-in-vm.sh" "$bin" "$here/scenario-berth.sh"
+bash "$here/run-in-vm.sh" "$bin" "$here/scenario-berth.sh"
