@@ -13,9 +13,9 @@ build:
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
 # runc and crun as oracles for differential tests and the benchmark, hyperfine and
 # GNU time for the benchmark.
-DEBS := busybox-static runc crun hyperfine time containerd
+DEBS := busybox-static runc crun hyperfine time containerd podman
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 
@@ -46,12 +46,13 @@ integration: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
 
-# Real engines driving berth on private daemons (so far: containerd through its runc
-# shim). ENGINE_RUNTIME=runc runs the same scenario against runc, to check the harness.
+# Real engines driving berth with private configs and state (containerd through its runc
+# shim, podman). ENGINE_RUNTIME=runc runs the same scenarios against runc, to check them.
 ENGINE_RUNTIME ?= target/debug/berth
 engines: deps
 	$(CARGO) build --bin berth
 	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
+	bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
 
 # The runtime-spec checks (spec-conformance/run.sh) against RUNTIME (default: berth).
 RUNTIME ?= target/debug/berth
