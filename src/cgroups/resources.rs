@@ -48,20 +48,29 @@ pub const DEFAULT_ALLOWED: &[&str] = &[
     "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 ];
 
+/// runc's rule, which engines rely on (docker sends `"blockIO": {"weight": 0}`): a zero
+/// memory value, pids limit or I/O weight means "not set", not a limit of zero.
+fn set_i64(v: Option<i64>) -> Option<i64> {
+    v.filter(|v| *v != 0)
+}
+fn set_u16(v: Option<u16>) -> Option<u16> {
+    v.filter(|v| *v != 0)
+}
+
 /// Writes for a v1 hierarchy set.
 pub fn v1(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
-        if let Some(v) = m.limit() {
+        if let Some(v) = set_i64(m.limit()) {
             out.push(w("memory", "memory.limit_in_bytes", limit_v1(v)));
         }
-        if let Some(v) = m.swap() {
+        if let Some(v) = set_i64(m.swap()) {
             out.push(w("memory", "memory.memsw.limit_in_bytes", limit_v1(v)));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = set_i64(m.reservation()) {
             out.push(w("memory", "memory.soft_limit_in_bytes", limit_v1(v)));
         }
-        if let Some(v) = m.kernel_tcp() {
+        if let Some(v) = set_i64(m.kernel_tcp()) {
             out.push(w("memory", "memory.kmem.tcp.limit_in_bytes", limit_v1(v)));
         }
         if let Some(v) = m.swappiness() {
@@ -101,21 +110,21 @@ pub fn v1(r: &LinuxResources) -> Vec<Write> {
             out.push(w("cpuset", "cpuset.mems", v));
         }
     }
-    if let Some(p) = r.pids() {
+    if let Some(p) = r.pids().filter(|p| p.limit() != 0) {
         out.push(w("pids", "pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() }));
     }
     if let Some(b) = r.block_io() {
-        if let Some(v) = b.weight() {
+        if let Some(v) = set_u16(b.weight()) {
             out.push(w("blkio", "blkio.weight", v));
         }
-        if let Some(v) = b.leaf_weight() {
+        if let Some(v) = set_u16(b.leaf_weight()) {
             out.push(w("blkio", "blkio.leaf_weight", v));
         }
         for d in b.weight_device().iter().flatten() {
-            if let Some(v) = d.weight() {
+            if let Some(v) = set_u16(d.weight()) {
                 out.push(w("blkio", "blkio.weight_device", format!("{}:{} {v}", d.major(), d.minor())));
             }
-            if let Some(v) = d.leaf_weight() {
+            if let Some(v) = set_u16(d.leaf_weight()) {
                 out.push(w("blkio", "blkio.leaf_weight_device", format!("{}:{} {v}", d.major(), d.minor())));
             }
         }
@@ -179,10 +188,10 @@ pub fn v2(r: &LinuxResources) -> (Vec<Write>, Vec<String>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     if let Some(m) = r.memory() {
-        if let Some(v) = m.limit() {
+        if let Some(v) = set_i64(m.limit()) {
             out.push(w("memory", "memory.max", limit_v2(v)));
         }
-        if let Some(v) = m.swap() {
+        if let Some(v) = set_i64(m.swap()) {
             // v1's swap is memory+swap; cgroup2's memory.swap.max is swap alone.
             let s = match (v, m.limit()) {
                 (v, _) if v < 0 => "max".to_string(),
@@ -191,7 +200,7 @@ pub fn v2(r: &LinuxResources) -> (Vec<Write>, Vec<String>) {
             };
             out.push(w("memory", "memory.swap.max", s));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = set_i64(m.reservation()) {
             out.push(w("memory", "memory.low", limit_v2(v)));
         }
         if m.swappiness().is_some() {
@@ -225,11 +234,11 @@ pub fn v2(r: &LinuxResources) -> (Vec<Write>, Vec<String>) {
             warnings.push("linux.resources.cpu.realtime* has no cgroup2 equivalent; ignored".into());
         }
     }
-    if let Some(p) = r.pids() {
+    if let Some(p) = r.pids().filter(|p| p.limit() != 0) {
         out.push(w("pids", "pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() }));
     }
     if let Some(b) = r.block_io() {
-        if let Some(v) = b.weight() {
+        if let Some(v) = set_u16(b.weight()) {
             out.push(w("io", "io.bfq.weight", v));
         }
         let mut max: std::collections::BTreeMap<(i64, i64), Vec<String>> = Default::default();
@@ -247,7 +256,7 @@ pub fn v2(r: &LinuxResources) -> (Vec<Write>, Vec<String>) {
             out.push(w("io", "io.max", format!("{ma}:{mi} {}", kv.join(" "))));
         }
         for d in b.weight_device().iter().flatten() {
-            if let Some(v) = d.weight() {
+            if let Some(v) = set_u16(d.weight()) {
                 out.push(w("io", "io.bfq.weight", format!("{}:{} {v}", d.major(), d.minor())));
             }
         }
@@ -280,7 +289,7 @@ mod tests {
         let r = res(serde_json::json!({
             "memory": {"limit": 1048576, "swap": -1, "reservation": 524288, "swappiness": 10, "disableOOMKiller": true},
             "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
-            "pids": {"limit": 0},
+            "pids": {"limit": -1},
             "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}]},
             "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
         }));
@@ -297,6 +306,15 @@ mod tests {
         assert_eq!(find("devices.deny"), ["a *:* rwm"]);
         assert_eq!(find("devices.allow")[0], "c 1:3 rw");
         assert!(find("devices.allow").contains(&"c 136:* rwm".to_string()));
+    }
+
+    #[test]
+    fn zeros_mean_unset_as_in_runc() {
+        // What docker sends for a container without limits.
+        let r = res(serde_json::json!({"memory": {"limit": 0, "swap": 0, "reservation": 0}, "cpu": {"shares": 0},
+            "blockIO": {"weight": 0}, "pids": {"limit": 0}}));
+        assert_eq!(v1(&r), Vec::<Write>::new());
+        assert_eq!(v2(&r).0, Vec::<Write>::new());
     }
 
     #[test]
