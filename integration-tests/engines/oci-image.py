@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Writes an OCI image archive (oci-layout + index.json + blobs) of a rootfs directory, offline:
-engines import it (`ctr images import`) without a registry. usage: oci-image.py ROOTFS OUT.tar REF"""
+"""Writes an image archive of a rootfs directory, offline, for engines to import without a
+registry: an OCI layout (oci-layout + index.json + blobs; `ctr images import`,
+`podman load`), or with --docker the docker-archive format (`docker load` before 25.0).
+usage: oci-image.py [--docker] ROOTFS OUT.tar REF"""
 import hashlib, io, json, sys, tarfile
 
-rootfs, out, ref = sys.argv[1], sys.argv[2], sys.argv[3]
+docker = sys.argv[1] == "--docker"
+args = sys.argv[2:] if docker else sys.argv[1:]
+rootfs, out, ref = args[0], args[1], args[2]
 layer = io.BytesIO()
 with tarfile.open(fileobj=layer, mode="w") as t:
     t.add(rootfs, arcname=".")
@@ -28,6 +32,16 @@ index = json.dumps({
     "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdig, "size": len(manifest),
                    "annotations": {"org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref}}],
 }).encode()
+def add_to(t, name, data):
+    info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+
+if docker:
+    with tarfile.open(out, "w") as t:
+        add_to(t, "layer/layer.tar", layer)
+        add_to(t, cdig.split(":")[1] + ".json", config)
+        add_to(t, "manifest.json", json.dumps([{"Config": cdig.split(":")[1] + ".json", "RepoTags": [ref], "Layers": ["layer/layer.tar"]}]).encode())
+    sys.exit(0)
+
 with tarfile.open(out, "w") as t:
     def add(name, data):
         info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
