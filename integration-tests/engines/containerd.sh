@@ -13,6 +13,9 @@ no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
 check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else no "$n"; fi; }
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'"; fi; }
 DPID=""
+# containerd puts a namespace's containers below /<namespace> (here /default); runc, unlike
+# berth, leaves that parent behind. Ours to remove only if this run made it.
+had_ns_cg=$(find /sys/fs/cgroup -maxdepth 2 -name default | head -1)
 teardown() {
   C="ctr -a $W/containerd.sock"
   for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
@@ -21,6 +24,7 @@ teardown() {
   # Only our own mounts (below $W), deepest first, before removing the directory.
   awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$W"
+  [ -n "$had_ns_cg" ] || find /sys/fs/cgroup -maxdepth 2 -depth -type d -name default -exec rmdir {} \; 2>/dev/null
 }
 trap teardown EXIT
 
