@@ -13,9 +13,9 @@ build:
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
 # runc and crun as oracles for differential tests and the benchmark, hyperfine and
 # GNU time for the benchmark.
-DEBS := busybox-static runc crun hyperfine time containerd podman docker.io
+DEBS := busybox-static runc crun hyperfine time containerd podman docker.io jq
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 
