@@ -296,3 +296,11 @@ fn deleting_one_container_leaves_a_siblings_cgroup_alone() {
     assert!(started.elapsed() < std::time::Duration::from_millis(400), "delete took {:?}", started.elapsed());
     t.berth(&["delete", "second"]).ok();
 }
+
+#[test]
+fn an_unknown_command_is_reported_as_runc_does() {
+    let t = T::new("nohelp");
+    let o = t.berth(&["foo", "-h"]);
+    assert_eq!(o.code, 3);
+    assert!(o.stderr.contains("No help topic for 'foo'"), "{}", o.stderr);
+}

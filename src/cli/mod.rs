@@ -38,6 +38,16 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            if e.kind() == ErrorKind::InvalidSubcommand {
+                // runc (urfave/cli): "No help topic for 'foo'", exit status 3.
+                let word = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                    Some(clap::error::ContextValue::String(w)) => w.clone(),
+                    _ => String::new(),
+                };
+                logging::init(None, Format::Text, false);
+                logging::error(&format!("No help topic for '{word}'"));
+                return 3;
+            }
             let code = match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => 1,
