@@ -115,6 +115,18 @@ rt run --bundle "$B" hkf </dev/null >/dev/null 2>&1
 [ $? -ne 0 ] && [ -z "$(rt list -q)" ]
 expect hooks "prestart: \"If any prestart hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12\"" $? "run succeeded or container left"
 
+bundle '.process.args=[]'
+rt run --bundle "$B" noargs </dev/null >/dev/null 2>&1
+rc=$?; [ $rc -ne 0 ] && [ -z "$(rt list -q)" ]
+expect config "process.args: \"at least one entry is REQUIRED\" (an empty args is an error, nothing created)" $? "rc=$rc"
+bundle '.process.args=["true"] | .process.rlimits=[{"type":"RLIMIT_NOFILE","soft":10,"hard":10},{"type":"RLIMIT_NOFILE","soft":20,"hard":20}]'
+rt run --bundle "$B" duprl </dev/null >/dev/null 2>&1
+[ $? -ne 0 ]; expect config "rlimits: \"If rlimits contains duplicated entries with same type, the runtime MUST generate an error\"" $? "accepted"
+bundle ".process.args=[\"true\"] | .hooks={\"poststop\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"cat > $W/poststop\"]}]}"
+rt create --bundle "$B" ps1 </dev/null >/dev/null 2>&1; rt start ps1 >/dev/null 2>&1; sleep 0.3; rt delete ps1 >/dev/null 2>&1
+jq -e '.id=="ps1"' "$W/poststop" >/dev/null 2>&1
+expect hooks "poststop: \"MUST be called after the container is deleted but before the delete operation returns\"" $? "no poststop state received"
+
 # ---------------------------------------------------------------- config-linux.md
 bundle '.process.args=["sh","-c","for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done"]'
 out=$(runout); same=0
@@ -148,6 +160,13 @@ expect devices "default devices: \"the runtime MUST supply these devices\" (/dev
 bundle '.process.args=["stat","-c","%t:%T %a","/dev/conf0"] | .linux.devices=[{"path":"/dev/conf0","type":"c","major":1,"minor":5,"fileMode":432}]'
 out=$(runout); [ "$out" = "1:5 660" ]
 expect devices "linux.devices: the device is created with its type, numbers and fileMode" $? "$out"
+bundle '.process.args=["true"] | .linux.devices=[{"path":"/bin/sh","type":"c","major":1,"minor":3}]'
+rt run --bundle "$B" devconf </dev/null >/dev/null 2>&1
+rc=$?; [ $rc -ne 0 ] && [ -x "$ROOTFS/bin/busybox" ] && [ -L "$ROOTFS/bin/sh" ]
+expect devices "devices: a file at path that is not the requested device: the runtime MUST generate an error (not replace it)" $? "rc=$rc"
+bundle '.process.args=["sh","-c","awk \"\\$5 == \\\"/\\\"\" /proc/self/mountinfo"] | .linux.rootfsPropagation="private"'
+out=$(runout); ! echo "$out" | grep -qE "shared:|master:" && [ -n "$out" ]
+expect paths "rootfsPropagation: \"private\" leaves the root mount without shared or slave propagation" $? "$out"
 bundle '.process.args=["sh","-c","cat /proc/kcore 2>/dev/null | wc -c; { echo 1 > /proc/sys/kernel/domainname; } 2>/dev/null && echo WROTE; echo end"]'
 out=$(runout | tr '\n' ' '); [ "$out" = "0 end " ]
 expect paths "maskedPaths \"MUST render them inaccessible\"; readonlyPaths \"MUST set them read-only\"" $? "$out"
