@@ -127,7 +127,8 @@ pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
     if c.status() == Status::Stopped {
         return Err(fail(format!("container {} is not running", a.id)));
     }
-    let r: LinuxResources = serde_json::from_value(patch.clone()).map_err(|e| fail(format!("resources: {e}")))?;
+    // Through the one JSON deserializer berth uses (see Container::spec), not from_value.
+    let r: LinuxResources = crate::config::parse_json(&serde_json::to_vec(&patch)?).map_err(|e| fail(format!("resources: {e}")))?;
     for w in c.state.cgroup.apply(&r)? {
         crate::logging::warn(&w);
     }

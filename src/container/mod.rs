@@ -82,7 +82,9 @@ impl Container {
     }
 
     pub fn spec(&self) -> Option<crate::config::Spec> {
-        serde_json::from_str(self.state.config.get()).ok()
+        // The same (path-reporting) deserializer as config loading: one copy of the Spec
+        // deserialization code in the binary instead of two.
+        crate::config::parse_json(self.state.config.get().as_bytes()).ok()
     }
 
     /// The state of runtime.md ("State"), as `berth state` prints it and hooks receive it.
