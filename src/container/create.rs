@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::cgroups::{self, Cgroup, Layout};
 use crate::config::{self, Spec};
 use crate::hooks::{self, Kind};
-use crate::namespaces::{self, Plan};
+use crate::namespaces::{self, Join, Plan};
 use crate::process::{clone, init, sync};
 use crate::util;
 
@@ -170,7 +170,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
     };
     let target = cgroup.clone_target();
-    let (pid, born_inside) = clone_init(&plan, &args, parent_end.raw(), target.as_ref().map(|f| f.as_raw_fd()))?;
+    let (pid, born_inside) = clone_child(plan.clone_flags, plan.pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || init::run(&args))?;
     undo.child = Some(pid);
     drop(child_end);
     drop(console);
@@ -226,11 +226,20 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))
 }
 
-/// Clones the init (entering a pid namespace given by path just around the clone), into
-/// `cgroup` when given (CLONE_INTO_CGROUP). Returns the pid and whether the init was born
-/// in its cgroup (else the caller moves it there).
-fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd, cgroup: Option<RawFd>) -> Result<(i32, bool), Error> {
-    let own_pidns = match &plan.pid_join {
+/// Clones a child that runs `child` (the init, or a process entering a container): inside
+/// `pid_join`'s pid namespace when given (the parent enters it just around the clone, so
+/// the child is born there without a second fork), and into `cgroup` when given
+/// (CLONE_INTO_CGROUP, falling back to a plain clone if the kernel refuses). The child
+/// closes its copy of `parent_end`, so that EOF on its own end means "parent gone".
+/// Returns the pid and whether the child was born in its cgroup (else the caller moves it).
+pub(super) fn clone_child(
+    flags: u64,
+    pid_join: Option<&Join>,
+    cgroup: Option<RawFd>,
+    parent_end: RawFd,
+    child: impl FnOnce(),
+) -> Result<(i32, bool), Error> {
+    let own_pidns = match pid_join {
         Some(j) => {
             let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
             namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
@@ -239,20 +248,23 @@ fn clone_init(plan: &Plan, args: &init::InitArgs, parent_end: RawFd, cgroup: Opt
         None => None,
     };
     let mut inside = cgroup.is_some();
-    let mut r = clone::clone_process(plan.clone_flags, cgroup);
+    let mut r = clone::clone_process(flags, cgroup);
     if r.is_err() && inside {
         // An older kernel or a cgroup that refuses it: clone, then move the child.
         inside = false;
-        r = clone::clone_process(plan.clone_flags, None);
+        r = clone::clone_process(flags, None);
     }
     if let Ok(0) = r {
-        // The child: its copy of the parent's end must go, so that EOF means "parent gone".
-        // SAFETY: closing an fd of our own copy of the table.
+        // SAFETY: closing an fd of the child's own copy of the table.
         unsafe { libc::close(parent_end) };
-        init::run(args);
+        child();
+        // init::run and enter::run never return; should one ever, the child must not go
+        // on running the parent's code.
+        // SAFETY: leaving the child process.
+        unsafe { libc::_exit(127) };
     }
-    if let (Some(own), Some(j)) = (own_pidns, &plan.pid_join) {
+    if let (Some(own), Some(j)) = (own_pidns, pid_join) {
         namespaces::setns(own.as_raw_fd(), j.typ, Path::new("/proc/self/ns/pid"))?;
     }
-    r.map(|pid| (pid, inside)).map_err(io_err("clone the container init"))
+    r.map(|pid| (pid, inside)).map_err(io_err("clone"))
 }

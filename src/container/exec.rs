@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::namespaces::{self, Join};
-use crate::process::{clone, enter, sync};
+use crate::process::{enter, sync};
 use crate::util;
 
 use super::{io_err, Container, Error, Runtime, Status};
@@ -101,7 +101,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         state: &state,
     };
     let target = cgroup.clone_target();
-    let (pid, born_inside) = clone_enter(pid_join.as_ref(), &args, parent_end.raw(), target.as_ref().map(|f| f.as_raw_fd()))?;
+    let (pid, born_inside) = super::create::clone_child(0, pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || enter::run(&args))?;
     drop(child_end);
     drop(console);
     drop(listener);
@@ -136,30 +136,4 @@ fn above(ch: sync::Channel, min: RawFd) -> Result<sync::Channel, Error> {
 
 fn above_fd(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
     super::create::above(fd, min)
-}
-
-fn clone_enter(pid_join: Option<&Join>, args: &enter::EnterArgs, parent_end: RawFd, cgroup: Option<RawFd>) -> Result<(i32, bool), Error> {
-    let own = match pid_join {
-        Some(j) => {
-            let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
-            namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
-            Some(own)
-        }
-        None => None,
-    };
-    let mut inside = cgroup.is_some();
-    let mut r = clone::clone_process(0, cgroup);
-    if r.is_err() && inside {
-        inside = false;
-        r = clone::clone_process(0, None);
-    }
-    if let Ok(0) = r {
-        // SAFETY: the child closes its copy of the parent's end.
-        unsafe { libc::close(parent_end) };
-        enter::run(args);
-    }
-    if let Some(own) = own {
-        namespaces::setns(own.as_raw_fd(), LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
-    }
-    r.map(|pid| (pid, inside)).map_err(io_err("clone the exec process"))
 }
