@@ -110,7 +110,9 @@ fn merge(base: &mut Value, patch: &Value) {
 }
 
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
-    let patch: Value = match a.resources.as_deref() {
+    // The resources parsed once (errors name the field), and as JSON to merge into the
+    // saved config.
+    let (r, patch): (LinuxResources, Value) = match a.resources.as_deref() {
         Some(src) => {
             let mut data = Vec::new();
             if src == "-" {
@@ -119,16 +121,20 @@ pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
                 data = std::fs::read(src).map_err(|e| fail(format!("--resources {src}: {e}")))?;
             }
             let r: LinuxResources = crate::config::parse_json(&data).map_err(|e| fail(format!("--resources: {}", e.to_string().replace("config.json: ", ""))))?;
-            serde_json::to_value(r)?
+            let patch = serde_json::to_value(&r)?;
+            (r, patch)
         }
-        None => resources_from_flags(a)?,
+        None => {
+            let patch = resources_from_flags(a)?;
+            // Through the one JSON deserializer berth uses (see Container::spec).
+            let r = crate::config::parse_json(&serde_json::to_vec(&patch)?).map_err(|e| fail(format!("resources: {e}")))?;
+            (r, patch)
+        }
     };
     let mut c = Container::load(rt, &a.id)?;
     if c.status() == Status::Stopped {
         return Err(fail(format!("container {} is not running", a.id)));
     }
-    // Through the one JSON deserializer berth uses (see Container::spec), not from_value.
-    let r: LinuxResources = crate::config::parse_json(&serde_json::to_vec(&patch)?).map_err(|e| fail(format!("resources: {e}")))?;
     for w in c.state.cgroup.apply(&r)? {
         crate::logging::warn(&w);
     }

@@ -93,7 +93,7 @@ pub fn relay(ours: OwnedFd, pid: i32, set: &libc::sigset_t) -> Result<i32, tty::
     let mut stdin_open = true;
     let mut buf = [0u8; 8192];
     loop {
-        if let Some(code) = reap(pid) {
+        if let Some(code) = super::run::reap(pid) {
             drain(master.as_raw_fd(), &mut buf);
             return Ok(code);
         }
@@ -133,25 +133,6 @@ pub fn relay(ours: OwnedFd, pid: i32, set: &libc::sigset_t) -> Result<i32, tty::
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 || !write_all(master.as_raw_fd(), &buf[..n.max(0) as usize]) {
                 stdin_open = false;
-            }
-        }
-    }
-}
-
-fn reap(pid: i32) -> Option<i32> {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid on our children without blocking.
-        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if r <= 0 {
-            return None;
-        }
-        if r == pid {
-            if libc::WIFEXITED(status) {
-                return Some(libc::WEXITSTATUS(status));
-            }
-            if libc::WIFSIGNALED(status) {
-                return Some(128 + libc::WTERMSIG(status));
             }
         }
     }

@@ -83,21 +83,8 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
 pub(super) fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
     loop {
         // Reap first: the init may already be a zombie.
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid on our children without blocking.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if r <= 0 {
-                break;
-            }
-            if r == pid {
-                if libc::WIFEXITED(status) {
-                    return libc::WEXITSTATUS(status);
-                }
-                if libc::WIFSIGNALED(status) {
-                    return 128 + libc::WTERMSIG(status);
-                }
-            }
+        if let Some(code) = reap(pid) {
+            return code;
         }
         // SAFETY: sigwaitinfo on signals we blocked.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -106,6 +93,27 @@ pub(super) fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
             // SAFETY: forwarding to our own child by pid (it is not reaped yet, so the
             // pid cannot have been reused).
             unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
+/// Reaps every exited child without blocking (orphans reach us as subreaper); returns
+/// `pid`'s exit status once it has exited (128+N for signal N).
+pub(super) fn reap(pid: i32) -> Option<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our children without blocking.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r <= 0 {
+            return None;
+        }
+        if r == pid {
+            if libc::WIFEXITED(status) {
+                return Some(libc::WEXITSTATUS(status));
+            }
+            if libc::WIFSIGNALED(status) {
+                return Some(128 + libc::WTERMSIG(status));
+            }
         }
     }
 }
