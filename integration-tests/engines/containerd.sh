@@ -7,11 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "$(command -v "${1:?usage: containerd.sh RUNTIME}" || echo "$1")")
 W=$(mktemp -d /tmp/engine-containerd.XXXXXX); chmod 755 "$W"
-PASSED=0; FAILED=0
-ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
-check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then ok "$n"; else no "$n"; fi; }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'"; fi; }
+. "$here/lib.sh"
 DPID=""
 # containerd puts a namespace's containers below /<namespace> (here /default); runc, unlike
 # berth, leaves that parent behind. Ours to remove only if this run made it.
@@ -21,8 +17,7 @@ teardown() {
   for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
   for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  # Only our own mounts (below $W), deepest first, before removing the directory.
-  awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  umount_below "$W"
   rm -rf "$W"
   [ -n "$had_ns_cg" ] || find /sys/fs/cgroup -maxdepth 2 -depth -type d -name default -exec rmdir {} \; 2>/dev/null
 }
@@ -79,5 +74,4 @@ $C task delete d2 >/dev/null 2>&1
 check "container delete" sh -c "$C containers delete d1 && $C containers delete d2"
 eq "nothing left in the task list" "" "$($C task ls -q)"
 check "the container's cgroup is gone" test ! -e "/sys/fs/cgroup/memory$mem"
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -8,10 +8,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "$(command -v "${1:?usage: docker.sh RUNTIME}" || echo "$1")")
 W=$(mktemp -d /tmp/engine-docker.XXXXXX); chmod 755 "$W"
-PASSED=0; FAILED=0
-ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'"; fi; }
+. "$here/lib.sh"
 had_docker_cg=$(find /sys/fs/cgroup -maxdepth 2 -name docker | head -1)
 had_run_docker=$(ls -d /run/docker 2>/dev/null)   # dockerd makes /run/docker/plugins whatever its exec root
 D="docker -H unix://$W/docker.sock"
@@ -19,7 +16,7 @@ DPID=""
 teardown() {
   $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  umount_below "$W"
   rm -rf "$W"
   # dockerd's cgroupfs parent (/docker), only if this run made it.
   [ -n "$had_docker_cg" ] || find /sys/fs/cgroup -maxdepth 2 -depth -type d -name docker -exec rmdir {} \; 2>/dev/null
@@ -71,5 +68,4 @@ eq "stop" exited "$(state d1)"
 timeout 60 $D start d1 >/dev/null 2>&1
 timeout 60 $D rm -f d1 >/dev/null 2>&1
 eq "rm -f of a running container" "" "$($D ps -aq)"
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

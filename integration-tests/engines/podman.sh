@@ -8,10 +8,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "$(command -v "${1:?usage: podman.sh RUNTIME}" || echo "$1")")
 W=$(mktemp -d /tmp/engine-podman.XXXXXX); chmod 755 "$W"
-PASSED=0; FAILED=0
-ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'"; fi; }
+. "$here/lib.sh"
 had_libpod=$(find /sys/fs/cgroup -maxdepth 2 -name libpod_parent | head -1)
 name=$(basename "$RT")
 had_root=$(ls -d "/run/$name" 2>/dev/null)   # podman passes no --root: the default one
@@ -19,7 +16,7 @@ export CONTAINERS_CONF=$W/containers.conf
 P="podman --root $W/storage --runroot $W/runroot --storage-driver vfs"
 teardown() {
   $P rm -af -t 0 >/dev/null 2>&1
-  awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  umount_below "$W"
   rm -rf "$W"
   # podman's cgroupfs manager makes libpod_parent (and conmon's cgroup in it): ours to
   # remove only if this run made it.
@@ -80,5 +77,4 @@ timeout 60 $P start d1 >/dev/null 2>&1
 timeout 60 $P rm -f d1 >/dev/null 2>&1
 eq "rm -f of a running container" "" "$($P ps -aq)"
 eq "nothing left for the runtime" "" "$(ls /run/$name 2>/dev/null)"
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish
