@@ -12,10 +12,11 @@ build:
 
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
 # runc and crun as oracles for differential tests and the benchmark, hyperfine and
-# GNU time for the benchmark.
-DEBS := busybox-static runc crun hyperfine time containerd podman docker.io jq
+# GNU time for the benchmark, the engines for their scenarios, protoc for the CRI
+# client's generated gRPC code.
+DEBS := busybox-static runc crun hyperfine time containerd podman docker.io jq protobuf-compiler
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! command -v protoc >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 
@@ -47,11 +48,12 @@ integration: deps
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
 
 # Real engines driving berth with private configs and state (containerd through its runc
-# shim, podman, docker). ENGINE_RUNTIME=runc runs the same scenarios against runc, to check them.
+# shim and through its CRI plugin, podman, docker). ENGINE_RUNTIME=runc runs the same scenarios against runc, to check them.
 ENGINE_RUNTIME ?= target/debug/berth
 engines: deps
 	$(CARGO) build --bin berth
 	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
+	bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/docker.sh $(ENGINE_RUNTIME)
 

@@ -2,11 +2,16 @@
 """Writes an image archive of a rootfs directory, offline, for engines to import without a
 registry: an OCI layout (oci-layout + index.json + blobs; `ctr images import`,
 `podman load`), or with --docker the docker-archive format (`docker load` before 25.0).
-usage: oci-image.py [--docker] ROOTFS OUT.tar REF"""
+--cmd 'JSON ARRAY' sets the image's default command (default ["sh"]), e.g. a pause image for
+a CRI pod sandbox. usage: oci-image.py [--docker] [--cmd JSON] ROOTFS OUT.tar REF"""
 import hashlib, io, json, sys, tarfile
 
-docker = sys.argv[1] == "--docker"
-args = sys.argv[2:] if docker else sys.argv[1:]
+args = sys.argv[1:]
+docker = args[:1] == ["--docker"]
+args = args[1:] if docker else args
+cmd = ["sh"]
+if args[:1] == ["--cmd"]:
+    cmd, args = json.loads(args[1]), args[2:]
 rootfs, out, ref = args[0], args[1], args[2]
 layer = io.BytesIO()
 with tarfile.open(fileobj=layer, mode="w") as t:
@@ -17,7 +22,7 @@ def blob(data):
 ldig, _ = blob(layer)
 config = json.dumps({
     "architecture": "amd64", "os": "linux",
-    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": cmd},
     "rootfs": {"type": "layers", "diff_ids": [ldig]},
 }).encode()
 cdig, _ = blob(config)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Kubernetes' path: containerd's CRI plugin with a runtime handler "berth" whose BinaryName is
+# the runtime under test, driven by a small CRI v1 client (../cri-client, gRPC over the
+# daemon's unix socket) as the kubelet would: a pod sandbox (host network: no CNI here),
+# containers joining its namespaces, ExecSync, UpdateContainerResources, stop and remove.
+# Private daemon, images built offline (busybox and a pause image), everything under a
+# temporary directory. Prints PASS/FAIL per step, then "N passed, M failed".
+# usage: cri.sh RUNTIME_BINARY
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+RT=$(realpath "$(command -v "${1:?usage: cri.sh RUNTIME}" || echo "$1")")
+W=$(mktemp -d /tmp/engine-cri.XXXXXX); chmod 755 "$W"
+. "$here/lib.sh"
+DPID=""
+CG=/berth-cri-test
+had_cg=$(find /sys/fs/cgroup -maxdepth 2 -name "${CG#/}" | head -1)
+teardown() {
+  C="ctr -n k8s.io -a $W/containerd.sock"
+  for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
+  for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
+  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  umount_below "$W"
+  rm -rf "$W"
+  # The pod's cgroup parent, if this run made it (runc leaves parents behind).
+  [ -n "$had_cg" ] || find /sys/fs/cgroup -maxdepth 3 -depth -type d -path "*${CG}*" -exec rmdir {} \; 2>/dev/null
+}
+trap teardown EXIT
+
+# The client: its own cargo workspace (tonic and tokio stay out of berth and the default build).
+CLIENT_DIR="$here/../cri-client"
+TARGET=${CARGO_TARGET_DIR:-$here/../../target}
+if ! (cd "$CLIENT_DIR" && CARGO_TARGET_DIR="$TARGET" cargo build -q 2>"$W/build.log"); then
+  cat "$W/build.log"; no "build the CRI client"; finish; exit 1
+fi
+
+BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
+python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
+python3 "$here/oci-image.py" --cmd '["sleep","2147483647"]' "$W/bundle/rootfs" "$W/pause.tar" localhost/berth-pause:test
+mkdir -p "$W/cni/bin" "$W/cni/conf"
+cat > "$W/config.toml" <<CFG
+version = 2
+root = "$W/root"
+state = "$W/state"
+[grpc]
+  address = "$W/containerd.sock"
+[ttrpc]
+  address = "$W/containerd.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/berth-pause:test"
+  # Root lacks CAP_SYS_RESOURCE here: a negative oom_score_adj fails under any runtime.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$W/cni/bin"
+    conf_dir = "$W/cni/conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "berth"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth.options]
+      BinaryName = "$RT"
+      Root = "$W/runtime-root"
+CFG
+containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
+C="ctr -n k8s.io -a $W/containerd.sock"
+check "containerd: images imported" sh -c "$C images import $W/busybox.tar && $C images import $W/pause.tar"
+"$TARGET/debug/berth-cri-client" "$W/containerd.sock" docker.io/library/busybox:test berth "$CG" "$W/runtime-root" > "$W/client.out"
+cat "$W/client.out"
+read -r p _ f _ < <(tail -1 "$W/client.out")
+PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-1}))
+[ "${f:-1}" = 0 ] || { echo "--- containerd log (last lines)"; tail -20 "$W/containerd.log"; }
+finish
