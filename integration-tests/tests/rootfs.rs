@@ -114,6 +114,30 @@ fn masked_and_readonly_paths() {
 }
 
 #[test]
+fn readonly_paths_keep_nosuid_nodev_noexec() {
+    // A bind remount sets exactly the flags it is given: making /proc/sys read-only must not
+    // drop the nosuid/nodev/noexec of the /proc it comes from (found by the differential run
+    // of the engines' configs against runc, which keeps them).
+    let mut t = T::new("roflags");
+    let mut b = t.bundle(&["cat", "/proc/self/mountinfo"]);
+    b.config["root"]["readonly"] = json!(true);
+    // /proc as the engines mount it (runc's `spec` gives it no options).
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            m["options"] = json!(["nosuid", "noexec", "nodev"]);
+        }
+    }
+    let mi = t.run(&b, "r").ok().stdout.clone();
+    for dest in ["/proc/sys", "/proc/bus"] {
+        let o = options_of(&mi, dest);
+        for f in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(o.split(',').any(|x| x == f), "{dest} lacks {f}: {o}");
+        }
+    }
+    assert!(options_of(&mi, "/").starts_with("ro"), "root.readonly");
+}
+
+#[test]
 fn masking_refuses_a_dev_null_that_is_not_the_null_device() {
     let mut t = T::new("fakenull");
     // /dev bound from a host directory where "null" is a regular file: binding it over

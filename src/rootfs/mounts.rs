@@ -84,9 +84,9 @@ pub fn parse_options(opts: &[String]) -> Options {
     o
 }
 
-/// Flags the kernel locks on a mount made in a less privileged user namespace: a bind
-/// remount must keep them or it fails with EPERM.
-fn locked_flags(target: &Path) -> MsFlags {
+/// A mount's nosuid/nodev/noexec/rdonly flags. On a mount made in a less privileged user
+/// namespace the kernel locks them: a bind remount must keep them or it fails with EPERM.
+fn current_flags(target: &Path) -> MsFlags {
     let Ok(st) = nix::sys::statvfs::statvfs(target) else { return MsFlags::empty() };
     use nix::sys::statvfs::FsFlags;
     let f = st.flags();
@@ -108,9 +108,16 @@ fn locked_flags(target: &Path) -> MsFlags {
 pub fn remount_bind(target: &Path, flags: MsFlags, in_userns: bool) -> nix::Result<()> {
     let mut f = flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
     if in_userns {
-        f |= locked_flags(target) & !MsFlags::MS_RDONLY;
+        f |= current_flags(target) & !MsFlags::MS_RDONLY;
     }
     mount(None::<&str>, target, None::<&str>, f, None::<&str>)
+}
+
+/// Remounts a bind mount read-only, keeping its nosuid/nodev/noexec (as runc does): a bind
+/// remount sets exactly the flags it is given, so a read-only /proc/sys would otherwise
+/// lose the noexec/nosuid/nodev of the /proc it came from.
+pub fn remount_bind_readonly(target: &Path, in_userns: bool) -> nix::Result<()> {
+    remount_bind(target, MsFlags::MS_RDONLY | (current_flags(target) & !MsFlags::MS_RDONLY), in_userns)
 }
 
 /// One `mounts[]` entry to mount inside the rootfs.
