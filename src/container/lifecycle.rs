@@ -25,6 +25,12 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
         return Err(Error::WrongState(why));
     }
     let fifo_path = c.dir.fifo_path();
+    let spec = c.spec();
+    let poststart = spec.as_ref().and_then(|s| s.hooks().as_ref()).and_then(|h| h.poststart().as_ref()).is_some_and(|v| !v.is_empty());
+    // Poststart hooks run "after the user-specified process is executed": the init keeps its
+    // (close-on-exec) end of the fifo through its startContainer hooks, so a read end opened
+    // here sees the last writer go exactly when the init execs (or dies).
+    let exec_watch = if poststart { Some(open_fifo(&fifo_path, libc::O_RDONLY)?) } else { None };
     // O_NONBLOCK: with no reader (the init died) this fails with ENXIO instead of hanging.
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -35,12 +41,40 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     std::fs::remove_file(&fifo_path).map_err(io_err("remove exec.fifo"))?;
     fifo.write_all(&[0]).map_err(io_err("release the container init"))?;
     drop(fifo);
-    let spec = c.spec();
+    if let Some(r) = exec_watch {
+        wait_for_last_writer(&r);
+    }
     let state = c.oci_state(Status::Running).to_string();
     if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
         logging::warn(&e.to_string());
     }
     Ok(())
+}
+
+fn open_fifo(path: &std::path::Path, mode: i32) -> Result<OwnedFd, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::WrongState("bad state path".into()))?;
+    // SAFETY: open with a valid C string; O_NONBLOCK so a fifo open never blocks.
+    let fd = unsafe { libc::open(c.as_ptr(), mode | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(if e.raw_os_error() == Some(libc::ENOENT) { Error::WrongState("container is not created".into()) } else { io_err("open exec.fifo")(e) });
+    }
+    // SAFETY: fd is new and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Blocks until no process holds the fifo open for writing. poll with no events asked:
+/// only the hang-up wakes it, never the byte left for the init to read.
+fn wait_for_last_writer(fd: &OwnedFd) {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+    loop {
+        // SAFETY: one pollfd we own.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r > 0 || (r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted) {
+            return;
+        }
+    }
 }
 
 fn pidfd_for(pid: i32, start_time: u64) -> Option<OwnedFd> {

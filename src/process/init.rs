@@ -212,9 +212,10 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
         }
         return 1;
     }
-    // SAFETY: closing our own fds.
+    // The fifo stays open (close-on-exec) until the execve: `start` waits for that to run
+    // the poststart hooks after the program is executed.
+    // SAFETY: closing our own fd.
     unsafe {
-        libc::close(a.fifo_fd);
         libc::close(a.sync.raw());
     }
     let state = p.state_json.replace("\"status\":\"creating\"", "\"status\":\"running\"");
