@@ -38,6 +38,15 @@ done
     echo
     grep -E '^(FAIL|SKIP)' "$out/$name.txt" | sed 's/^/- /' || echo "- none"
   done
+  echo
+  echo "## Differential: the engines' configs under berth and runc"
+  echo
+  echo "\`differential.py\`: each config.json in ../shared/engines/specs, adapted to this host, run under both;"
+  echo "a probe prints what the process sees; lines that differ are listed with the reason they are kept."
+  echo
+  echo '```'
+  python3 spec-conformance/differential.py "$BERTH" runc 2>&1
+  echo '```'
 } > spec-conformance/RESULTS.md
 sed -i 's/, 0 skipped//g' spec-conformance/RESULTS.md
 echo "wrote spec-conformance/RESULTS.md"

@@ -83,6 +83,16 @@ rt create --bundle "$B" ann </dev/null >/dev/null 2>&1
 expect lifecycle "state: \"annotations ... MUST contain the list of annotations associated with the container\"" $? "$(rt state ann 2>&1 | jq -c .annotations)"
 rt delete -f ann >/dev/null 2>&1
 
+rt start no-such-container >/dev/null 2>&1
+[ $? -ne 0 ]; expect lifecycle "start: \"Attempting to start a container that is not created MUST ... generate an error\" (an unknown ID)" $? "start of an unknown container succeeded"
+bundle '.process.args=["sleep","100"] | .hostname="made-at-create" | .mounts += [{"destination":"/mnt/at-create","type":"tmpfs","source":"tmpfs"}]'
+rt create --bundle "$B" atc </dev/null >/dev/null 2>&1
+cpid=$(rt state atc 2>/dev/null | jq -r .pid)
+h=$(nsenter -t "$cpid" -u hostname 2>&1); m=$(awk '$5 == "/mnt/at-create"' /proc/$cpid/mountinfo 2>/dev/null)
+[ "$h" = made-at-create ] && [ -n "$m" ]
+expect lifecycle "create: \"All of the properties configured in config.json except for process MUST be applied\" (hostname, mounts before start)" $? "hostname=$h mount=${m:-none}"
+rt delete -f atc >/dev/null 2>&1
+
 # ---------------------------------------------------------------- config.md
 bundle '.process.args=["sh","-c","touch /x 2>/dev/null && echo WROTE; echo done"] | .root.readonly=true'
 out=$(runout); [ "$out" = done ]
@@ -115,6 +125,28 @@ rt run --bundle "$B" hkf </dev/null >/dev/null 2>&1
 [ $? -ne 0 ] && [ -z "$(rt list -q)" ]
 expect hooks "prestart: \"If any prestart hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12\"" $? "run succeeded or container left"
 
+HO=hookorder-$$
+hk() { echo "{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"echo $1 >> $2\"]}"; }
+bundle ".process.args=[\"true\"] | .hooks={\"prestart\":[$(hk prestart $ROOTFS/$HO)],\"createRuntime\":[$(hk createRuntime $ROOTFS/$HO)],\"createContainer\":[$(hk createContainer $ROOTFS/$HO)],\"startContainer\":[$(hk startContainer /$HO)],\"poststart\":[$(hk poststart $ROOTFS/$HO)],\"poststop\":[$(hk poststop $ROOTFS/$HO)]} | .root.readonly=false"
+rt run --bundle "$B" order </dev/null >/dev/null 2>&1
+out=$(tr '\n' ' ' < "$ROOTFS/$HO" 2>/dev/null); rm -f "$ROOTFS/$HO"
+[ "$out" = "prestart createRuntime createContainer startContainer poststart poststop " ]
+expect hooks "lifecycle steps 5-13: prestart, createRuntime, createContainer, startContainer, poststart, poststop are called in that order (startContainer's path in the container)" $? "$out"
+bundle ".process.args=[\"sleep\",\"100\"] | .hooks={\"createContainer\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"readlink /proc/self/ns/mnt /proc/self/ns/uts > $W/ccns\"]}],\"createRuntime\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"readlink /proc/self/ns/mnt > $W/crns\"]}]}"
+rt create --bundle "$B" hns </dev/null >/dev/null 2>&1
+cpid=$(rt state hns 2>/dev/null | jq -r .pid)
+[ "$(cat $W/ccns 2>/dev/null | tr '\n' ' ')" = "$(readlink /proc/$cpid/ns/mnt /proc/$cpid/ns/uts | tr '\n' ' ')" ] && [ "$(cat $W/crns 2>/dev/null)" = "$(readlink /proc/self/ns/mnt)" ]
+expect hooks "createRuntime \"MUST be called ... in the runtime namespace\"; createContainer \"MUST be called ... in the container namespace\"" $? "cc=$(cat $W/ccns 2>&1 | tr '\n' ' ') cr=$(cat $W/crns 2>&1)"
+rt delete -f hns >/dev/null 2>&1
+bundle ".process.args=[\"true\"] | .hooks={\"prestart\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"echo \$0 \$FOO > $W/hookenv\",\"arg0\"],\"env\":[\"FOO=from-env\"]}]}"
+rt run --bundle "$B" henv </dev/null >/dev/null 2>&1
+out=$(cat $W/hookenv 2>&1); [ "$out" = "arg0 from-env" ]
+expect hooks "hooks: args and env \"have the same semantics as\" execv's argv and environ" $? "$out"
+bundle '.process.args=["true"] | .hooks={"prestart":[{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}]}'
+t0=$(date +%s); rt run --bundle "$B" hto </dev/null >/dev/null 2>&1; rc=$?; t1=$(date +%s)
+[ $rc -ne 0 ] && [ $((t1 - t0)) -lt 20 ] && [ -z "$(rt list -q)" ]
+expect hooks "timeout: \"the number of seconds before aborting the hook\" (a prestart hook past its timeout fails the create)" $? "rc=$rc after $((t1 - t0))s"
+
 bundle '.process.args=[]'
 rt run --bundle "$B" noargs </dev/null >/dev/null 2>&1
 rc=$?; [ $rc -ne 0 ] && [ -z "$(rt list -q)" ]
@@ -126,6 +158,23 @@ bundle ".process.args=[\"true\"] | .hooks={\"poststop\":[{\"path\":\"/bin/sh\",\
 rt create --bundle "$B" ps1 </dev/null >/dev/null 2>&1; rt start ps1 >/dev/null 2>&1; sleep 0.3; rt delete ps1 >/dev/null 2>&1
 jq -e '.id=="ps1"' "$W/poststop" >/dev/null 2>&1
 expect hooks "poststop: \"MUST be called after the container is deleted but before the delete operation returns\"" $? "no poststop state received"
+
+bundle ".process.args=[\"sh\",\"-c\",\"cat /mnt/b/f; touch /mnt/b/x 2>/dev/null && echo WROTE; stat -c %a /mnt/t; grep ' /mnt/s ' /proc/self/mountinfo | grep -c shared:\"] | .mounts += [{\"destination\":\"/mnt/b\",\"type\":\"bind\",\"source\":\"$W/bsrc\",\"options\":[\"rbind\",\"ro\"]},{\"destination\":\"/mnt/t\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"mode=700\",\"size=1m\"]},{\"destination\":\"/mnt/s\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"shared\"]}]"
+mkdir -p "$W/bsrc"; echo content > "$W/bsrc/f"
+out=$(runout | tr '\n' ' '); [ "$out" = "content 700 1 " ]
+expect config "mounts: options are applied (bind with ro, tmpfs data mode=700, propagation \"shared\")" $? "$out"
+bundle '.process.args=["sh","-c","umask"] | .process.user.umask=23'
+out=$(runout); [ "$out" = 0027 ]
+expect config "process.user.umask: \"umask of the user\" is applied" $? "$out"
+bundle '.process.args=["sh","-c","grep CapAmb /proc/self/status"] | .process.user={"uid":1000,"gid":1000} | .process.capabilities={"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"],"inheritable":["CAP_KILL"],"ambient":["CAP_KILL"]}'
+out=$(runout | tr '\t' ' '); [ "$out" = "CapAmb: 0000000000000020" ]
+expect config "capabilities.ambient: the ambient set is applied (a non-root process keeps CAP_KILL)" $? "$out"
+if command -v script >/dev/null; then
+  bundle '.process.args=["sh","-c","tty; stat -c %t /dev/console"] | .process.terminal=true'
+  out=$(script -qec "$RT --root $ROOT run --bundle $B c$n" /dev/null </dev/null 2>&1 | tr -d '\r' | sed 's/\^@//g' | tr '\n' ' ')
+  case $out in "/dev/pts/"*" 88 ") true;; *) false;; esac
+  expect config "terminal: \"If set to true, the runtime MUST allocate a pseudoterminal pair for the process\" (and /dev/console is that pty)" $? "$out"
+else result SKIP config "terminal" "no script(1) on this host to give the runtime a terminal"; fi
 
 # ---------------------------------------------------------------- config-linux.md
 bundle '.process.args=["sh","-c","for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done"]'
@@ -186,10 +235,36 @@ out=$(runout | tr '\n' ' '); echo "$out" | grep -q "Function not implemented"
 expect seccomp "seccomp: a rule's action and errnoRet are applied" $? "$out"
 bundle '.process.args=["sh","-c","uname -m"] | .linux.personality={"domain":"LINUX32"}'
 out=$(runout); if echo "$out" | grep -qi "personality"; then result SKIP personality "personality LINUX32" "runtime rejects it: $out"; else [ "$out" = i686 ]; expect personality "personality: domain LINUX32" $? "$out"; fi
+bundle '.process.args=["stat","-c","%u:%g","/dev/conf1"] | .linux.devices=[{"path":"/dev/conf1","type":"c","major":1,"minor":5,"uid":7,"gid":8}]'
+out=$(runout); [ "$out" = "7:8" ]
+expect devices "linux.devices: uid and gid \"of the device file\" are applied" $? "$out"
+bundle '.process.args=["sh","-c","ls /sys/firmware | wc -l; touch /sys/firmware/x 2>/dev/null && echo WROTE; echo end"] | .linux.maskedPaths=["/sys/firmware"]'
+out=$(runout | tr '\n' ' '); [ "$out" = "0 end " ]
+expect paths "maskedPaths: a directory is rendered inaccessible (empty, not writable)" $? "$out"
+bundle '.process.args=["cat","/proc/self/cgroup"]'
+out=$(runout); echo "$out" | grep -q ":/berth-conformance/c$n\$"
+expect cgroups "cgroupsPath: \"the runtime MUST consistently attach to the same place in the cgroups hierarchy given the same value\"" $? "$(echo "$out" | head -3 | tr '\n' ' ')"
+bundle '.process.args=["cat","/proc/self/cgroup"] | .linux.namespaces += [{"type":"cgroup"}]'
+out=$(runout); ! echo "$out" | grep -q "berth-conformance" && [ -n "$out" ]
+expect namespaces "cgroup namespace: a new one roots the container's view at its own cgroup" $? "$(echo "$out" | head -3 | tr '\n' ' ')"
+bundle '.process.args=["sleep","100"] | .linux.resources={"cpu":{"shares":512,"quota":50000,"period":100000}}'
+rt create --bundle "$B" cpu </dev/null >/dev/null 2>&1
+v1=/sys/fs/cgroup/cpu,cpuacct/berth-conformance/c$n; [ -d $v1 ] || v1=/sys/fs/cgroup/cpu/berth-conformance/c$n
+if [ -d "$v1" ]; then got="$(cat $v1/cpu.shares $v1/cpu.cfs_quota_us $v1/cpu.cfs_period_us 2>&1 | tr '\n' ' ')"; want="512 50000 100000 "
+else got="$(cat /sys/fs/cgroup/berth-conformance/c$n/cpu.max 2>&1)"; want="50000 100000"; fi
+[ "$got" = "$want" ]
+expect cgroups "resources.cpu: shares, quota and period are applied to the container's cgroup" $? "$got"
+rt delete -f cpu >/dev/null 2>&1
+
 out=$(rt features 2>/dev/null)
 if [ -z "$out" ]; then result SKIP features "features" "the runtime has no features command"
 else echo "$out" | jq -e '.ociVersionMin and .ociVersionMax and (.hooks|type=="array") and (.mountOptions|type=="array") and (.linux.namespaces|type=="array")' >/dev/null
-  expect features "features.md: ociVersionMin and ociVersionMax are REQUIRED; hooks, mountOptions, linux.namespaces listed" $? "$(echo "$out" | head -c 200)"; fi
+  expect features "features.md: ociVersionMin and ociVersionMax are REQUIRED; hooks, mountOptions, linux.namespaces listed" $? "$(echo "$out" | head -c 200)"
+  echo "$out" | jq -e '([.hooks[]] - ["prestart","createRuntime","createContainer","startContainer","poststart","poststop"] == [])
+    and ([.linux.namespaces[]] - ["pid","network","mount","ipc","uts","user","cgroup","time"] == [])
+    and all(.linux.capabilities[]?; startswith("CAP_")) and (.mountOptions | index("ro") != null)
+    and ((.linux.cgroup // {}) | all(.[]; type == "boolean")) and ((.linux.seccomp.enabled // true) | type == "boolean")' >/dev/null
+  expect features "features.md schema: hooks and namespaces are the spec's names, capabilities CAP_*, cgroup and seccomp flags booleans" $? "$(echo "$out" | jq -c '{hooks, ns: .linux.namespaces, cg: .linux.cgroup}' 2>&1 | head -c 300)"; fi
 
 echo
 echo "== $RTNAME: per area (passed/failed/skipped)"
