@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
-BERTH=${BERTH:-$PWD/target/release/berth}
+BERTH=${BERTH:-$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/berth}
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
 RUNS=${RUNS:-40}; WARM=${WARM:-5}; SCALE=${SCALE:-10 100 500}
 if [ $SMOKE = 1 ]; then RUNS=2; WARM=0; SCALE="3"; fi

@@ -4,7 +4,7 @@
 # harmless default command). Used by the demo and by the integration tests.
 set -eu
 dir=${1:-bundles/busybox}
-berth=$(realpath "${BERTH:-target/release/berth}")
+berth=$(realpath "${BERTH:-$(ls target/*/release/berth target/release/berth target/debug/berth 2>/dev/null | head -1)}")
 busybox=${BUSYBOX:-/bin/busybox}
 [ -x "$busybox" ] || { echo "make-bundle: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 file "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' || {
