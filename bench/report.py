@@ -20,7 +20,9 @@ berth = sys.argv[2]
 print("# berth benchmark\n")
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 print(f"Measured at commit {commit} with `make bench`. Machine: {os.cpu_count()} cores, kernel {platform.release()}; {ver(berth)}, {ver('runc')}, {ver('crun')}.")
-print(f"berth binary: {os.path.getsize(berth)} bytes; " + subprocess.run(["sh", "-c", f"ldd {berth} | wc -l"], capture_output=True, text=True).stdout.strip() + " shared libraries (ldd).\n")
+ldd = subprocess.run(["ldd", berth], capture_output=True, text=True).stdout
+libs = [l.split()[0] for l in ldd.splitlines() if "=>" in l or l.strip().startswith("/")]
+print(f"berth binary: {os.path.getsize(berth)} bytes; " + (f"{len(libs)} shared libraries (ldd: {', '.join(libs)})" if libs else "statically linked (ldd: no shared libraries)") + ".\n")
 print("Times in ms: median (min..max) of interleaved runs; lower is better. Ratio < 1 means berth is faster.\n")
 print("| measure | berth | crun | runc | berth/crun | berth/runc |")
 print("|---|---|---|---|---|---|")
