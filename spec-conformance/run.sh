@@ -172,7 +172,7 @@ expect config "capabilities.ambient: the ambient set is applied (a non-root proc
 if command -v script >/dev/null; then
   bundle '.process.args=["sh","-c","tty; stat -c %t /dev/console"] | .process.terminal=true'
   out=$(script -qec "$RT --root $ROOT run --bundle $B c$n" /dev/null </dev/null 2>&1 | tr -d '\r' | sed 's/\^@//g' | tr '\n' ' ')
-  case $out in "/dev/pts/"*" 88 ") true;; *) false;; esac
+  echo "$out" | grep -qE '(^| )/dev/pts/[0-9]+ 88 '   # a runtime's own log lines may share the pty
   expect config "terminal: \"If set to true, the runtime MUST allocate a pseudoterminal pair for the process\" (and /dev/console is that pty)" $? "$out"
 else result SKIP config "terminal" "no script(1) on this host to give the runtime a terminal"; fi
 
