@@ -25,8 +25,9 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
         return Err(Error::WrongState(why));
     }
     let fifo_path = c.dir.fifo_path();
-    let spec = c.spec();
-    let poststart = spec.as_ref().and_then(|s| s.hooks().as_ref()).and_then(|h| h.poststart().as_ref()).is_some_and(|v| !v.is_empty());
+    // The saved config stays unparsed unless it can hold poststart hooks: nothing to parse
+    // on the way to releasing the init.
+    let poststart = c.state.config.get().contains("\"poststart\"");
     // Poststart hooks run "after the user-specified process is executed": the init keeps its
     // (close-on-exec) end of the fifo through its startContainer hooks, so a read end opened
     // here sees the last writer go exactly when the init execs (or dies).
@@ -41,9 +42,9 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     std::fs::remove_file(&fifo_path).map_err(io_err("remove exec.fifo"))?;
     fifo.write_all(&[0]).map_err(io_err("release the container init"))?;
     drop(fifo);
-    if let Some(r) = exec_watch {
-        wait_for_last_writer(&r);
-    }
+    let Some(r) = exec_watch else { return Ok(()) };
+    wait_for_last_writer(&r);
+    let spec = c.spec();
     let state = c.oci_state(Status::Running).to_string();
     if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
         logging::warn(&e.to_string());
