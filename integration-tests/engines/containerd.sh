@@ -25,18 +25,7 @@ trap teardown EXIT
 
 BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
-cat > "$W/config.toml" <<CFG
-version = 2
-root = "$W/root"
-state = "$W/state"
-[grpc]
-  address = "$W/containerd.sock"
-[ttrpc]
-  address = "$W/containerd.sock.ttrpc"
-CFG
-containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
-DPID=$!
-for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
+start_containerd
 C="ctr -a $W/containerd.sock"
 IMG=docker.io/library/busybox:test
 check "containerd: image imported" $C images import "$W/busybox.tar"

@@ -37,14 +37,7 @@ BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
 python3 "$here/oci-image.py" --cmd '["sleep","2147483647"]' "$W/bundle/rootfs" "$W/pause.tar" localhost/berth-pause:test
 mkdir -p "$W/cni/bin" "$W/cni/conf"
-cat > "$W/config.toml" <<CFG
-version = 2
-root = "$W/root"
-state = "$W/state"
-[grpc]
-  address = "$W/containerd.sock"
-[ttrpc]
-  address = "$W/containerd.sock.ttrpc"
+start_containerd "$(cat <<CFG
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/berth-pause:test"
   # Root lacks CAP_SYS_RESOURCE here: a negative oom_score_adj fails under any runtime.
@@ -61,9 +54,7 @@ state = "$W/state"
       BinaryName = "$RT"
       Root = "$W/runtime-root"
 CFG
-containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
-DPID=$!
-for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
+)"
 C="ctr -n k8s.io -a $W/containerd.sock"
 check "containerd: images imported" sh -c "$C images import $W/busybox.tar && $C images import $W/pause.tar"
 "$TARGET/debug/berth-cri-client" "$W/containerd.sock" docker.io/library/busybox:test berth "$CG" "$W/runtime-root" > "$W/client.out"

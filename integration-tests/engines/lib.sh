@@ -1,5 +1,5 @@
-# Sourced by the engine scenarios (containerd.sh, podman.sh, docker.sh): result lines and
-# the closing "N passed, M failed", and removal of the scenario's own mounts.
+# Sourced by the engine scenarios (containerd.sh, cri.sh, podman.sh, docker.sh): result lines
+# and the closing "N passed, M failed", a private containerd, removal of the scenario's mounts.
 PASSED=0; FAILED=0
 ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
 no() { echo "FAIL: $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
@@ -8,5 +8,22 @@ eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1" "expected '$2', got '$3'";
 # umount_below DIR: only mounts below the scenario's own directory, deepest first.
 umount_below() {
   awk -v w="$1" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+}
+# start_containerd [EXTRA_TOML]: a private containerd with everything under $W (config,
+# root, state, sockets), extra config appended; sets DPID and waits for its socket.
+start_containerd() {
+  cat > "$W/config.toml" <<CFG
+version = 2
+root = "$W/root"
+state = "$W/state"
+[grpc]
+  address = "$W/containerd.sock"
+[ttrpc]
+  address = "$W/containerd.sock.ttrpc"
+${1:-}
+CFG
+  containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
+  DPID=$!
+  for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
 }
 finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }

@@ -110,6 +110,16 @@ fn security_profile(t: security_profile::ProfileType) -> Option<SecurityProfile>
     Some(SecurityProfile { profile_type: t as i32, localhost_ref: String::new() })
 }
 
+/// No CNI on this machine: pods use the host's network, as hostNetwork pods do; ipc is the pod's.
+fn namespaces(pid: NamespaceMode) -> Option<NamespaceOption> {
+    Some(NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        pid: pid as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
+    })
+}
+
 fn sandbox_config(a: &Args) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
@@ -122,13 +132,7 @@ fn sandbox_config(a: &Args) -> PodSandboxConfig {
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: a.cgroup_parent.clone(),
             security_context: Some(LinuxSandboxSecurityContext {
-                // No CNI on this machine: the pod uses the host's network, as hostNetwork pods do.
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    pid: NamespaceMode::Container as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
+                namespace_options: namespaces(NamespaceMode::Container),
                 seccomp: security_profile(security_profile::ProfileType::RuntimeDefault),
                 apparmor: security_profile(security_profile::ProfileType::Unconfined),
                 ..Default::default()
@@ -147,12 +151,7 @@ fn container_config(a: &Args, name: &str, pid_mode: NamespaceMode, memory: i64) 
         linux: Some(LinuxContainerConfig {
             resources: Some(LinuxContainerResources { memory_limit_in_bytes: memory, ..Default::default() }),
             security_context: Some(LinuxContainerSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    pid: pid_mode as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
+                namespace_options: namespaces(pid_mode),
                 seccomp: security_profile(security_profile::ProfileType::RuntimeDefault),
                 apparmor: security_profile(security_profile::ProfileType::Unconfined),
                 ..Default::default()
