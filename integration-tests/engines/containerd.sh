@@ -13,12 +13,7 @@ DPID=""
 # berth, leaves that parent behind. Ours to remove only if this run made it.
 had_ns_cg=$(find /sys/fs/cgroup -maxdepth 2 -name default | head -1)
 teardown() {
-  C="ctr -a $W/containerd.sock"
-  for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
-  for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
-  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  umount_below "$W"
-  rm -rf "$W"
+  stop_containerd default
   [ -n "$had_ns_cg" ] || find /sys/fs/cgroup -maxdepth 2 -depth -type d -name default -exec rmdir {} \; 2>/dev/null
 }
 trap teardown EXIT

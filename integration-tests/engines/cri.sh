@@ -15,12 +15,7 @@ DPID=""
 CG=/berth-cri-test
 had_cg=$(find /sys/fs/cgroup -maxdepth 2 -name "${CG#/}" | head -1)
 teardown() {
-  C="ctr -n k8s.io -a $W/containerd.sock"
-  for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
-  for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
-  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  umount_below "$W"
-  rm -rf "$W"
+  stop_containerd k8s.io
   # The pod's cgroup parent, if this run made it (runc leaves parents behind).
   [ -n "$had_cg" ] || find /sys/fs/cgroup -maxdepth 3 -depth -type d -path "*${CG}*" -exec rmdir {} \; 2>/dev/null
 }
