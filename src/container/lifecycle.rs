@@ -31,7 +31,10 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     // Poststart hooks run "after the user-specified process is executed": the init keeps its
     // (close-on-exec) end of the fifo through its startContainer hooks, so a read end opened
     // here sees the last writer go exactly when the init execs (or dies).
-    let exec_watch = if poststart { Some(open_fifo(&fifo_path, libc::O_RDONLY)?) } else { None };
+    let exec_watch = match poststart {
+        true => Some(std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo_path).map_err(io_err("open exec.fifo"))?),
+        false => None,
+    };
     // O_NONBLOCK: with no reader (the init died) this fails with ENXIO instead of hanging.
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -52,22 +55,9 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn open_fifo(path: &std::path::Path, mode: i32) -> Result<OwnedFd, Error> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::WrongState("bad state path".into()))?;
-    // SAFETY: open with a valid C string; O_NONBLOCK so a fifo open never blocks.
-    let fd = unsafe { libc::open(c.as_ptr(), mode | libc::O_NONBLOCK | libc::O_CLOEXEC) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(if e.raw_os_error() == Some(libc::ENOENT) { Error::WrongState("container is not created".into()) } else { io_err("open exec.fifo")(e) });
-    }
-    // SAFETY: fd is new and ours.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// Blocks until no process holds the fifo open for writing. poll with no events asked:
 /// only the hang-up wakes it, never the byte left for the init to read.
-fn wait_for_last_writer(fd: &OwnedFd) {
+fn wait_for_last_writer(fd: &std::fs::File) {
     let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
     loop {
         // SAFETY: one pollfd we own.

@@ -162,7 +162,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         write_sysctl(k, v)?;
     }
     // After sysctl: /proc/sys is usually among the read-only paths.
-    rootfs::finalize(spec, a.ns.new_user)?;
+    rootfs::finalize(spec)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is missing".into()))?;
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         attrs::set_personality(p)?;

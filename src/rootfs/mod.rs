@@ -137,7 +137,7 @@ fn mount_cgroup(root: RawFd, index: usize, dest: &Path, opts: &mounts::Options, 
 }
 
 /// Everything after pivot_root: masked paths, read-only paths, read-only root.
-pub fn finalize(spec: &Spec, in_userns: bool) -> Result<(), Error> {
+pub fn finalize(spec: &Spec) -> Result<(), Error> {
     let root = open_dir(Path::new("/"))?;
     let linux = spec.linux().as_ref();
     if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
@@ -153,14 +153,14 @@ pub fn finalize(spec: &Spec, in_userns: bool) -> Result<(), Error> {
         let fp = paths::fd_path(&fd);
         mount(Some(&fp), &fp, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|source| Error::Mount { what: format!("readonlyPaths {p}"), source })?;
         let fd = paths::open_in_root(root.as_raw_fd(), &rel, libc::O_PATH, 0).map_err(|e| Error::Io(format!("readonlyPaths {p}"), e))?;
-        mounts::remount_bind_readonly(&paths::fd_path(&fd), in_userns)
+        mounts::remount_bind_readonly(&paths::fd_path(&fd))
             .map_err(|source| Error::Mount { what: format!("readonlyPaths {p} remount"), source })?;
     }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(|source| Error::Mount { what: "rootfsPropagation".into(), source })?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        mounts::remount_bind_readonly(Path::new("/"), in_userns).map_err(|source| Error::Mount { what: "make root read-only".into(), source })?;
+        mounts::remount_bind_readonly(Path::new("/")).map_err(|source| Error::Mount { what: "make root read-only".into(), source })?;
     }
     Ok(())
 }

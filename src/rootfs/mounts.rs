@@ -116,8 +116,10 @@ pub fn remount_bind(target: &Path, flags: MsFlags, in_userns: bool) -> nix::Resu
 /// Remounts a bind mount read-only, keeping its nosuid/nodev/noexec (as runc does): a bind
 /// remount sets exactly the flags it is given, so a read-only /proc/sys would otherwise
 /// lose the noexec/nosuid/nodev of the /proc it came from.
-pub fn remount_bind_readonly(target: &Path, in_userns: bool) -> nix::Result<()> {
-    remount_bind(target, MsFlags::MS_RDONLY | (current_flags(target) & !MsFlags::MS_RDONLY), in_userns)
+/// The current flags include those a user namespace locks, so this suits both cases.
+pub fn remount_bind_readonly(target: &Path) -> nix::Result<()> {
+    let f = MsFlags::MS_RDONLY | current_flags(target) | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    mount(None::<&str>, target, None::<&str>, f, None::<&str>)
 }
 
 /// One `mounts[]` entry to mount inside the rootfs.
