@@ -94,11 +94,18 @@ fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     let mut t = T::new("cgroupns");
     let mut b = t.bundle(&["cat", "/proc/self/cgroup"]);
     b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
-    let out = t.run(&b, "cg");
-    out.ok();
-    for line in out.stdout.lines() {
+    t.create(&b, "cg").ok();
+    // Seen from the host, the init is in the container's cgroup; seen from inside, that
+    // cgroup is the root ("/" alone would also be what a namespace rooted elsewhere shows).
+    assert_in_cgroup(t.state("cg")["pid"].as_i64().unwrap(), "/berth/cg");
+    t.berth(&["start", "cg"]).ok();
+    t.wait_status("cg", "stopped");
+    let out = fs::read_to_string(t.tmp.join("out1")).unwrap();
+    assert!(!out.is_empty());
+    for line in out.lines() {
         assert!(line.ends_with(":/"), "not rooted at the container's cgroup: {line}");
     }
+    t.berth(&["delete", "cg"]).ok();
 }
 
 #[test]
@@ -110,23 +117,50 @@ fn hostname_and_domainname() {
     assert_eq!(t.run(&b, "h").ok().stdout, "box\nexample.org\n");
 }
 
+/// Every line of /proc/PID/cgroup (every mounted hierarchy) ends with `path`.
+fn assert_in_cgroup(pid: i64, path: &str) {
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mut checked = 0;
+    for line in cg.lines().filter(|l| !l.is_empty()) {
+        // A v1 hierarchy that is not mounted (nothing can join it) is skipped.
+        let name = line.split(':').nth(1).unwrap_or_default().replace("name=", "");
+        let dir = if name.is_empty() { "unified".to_string() } else { name.split(',').next().unwrap_or_default().to_string() };
+        if !std::path::Path::new("/sys/fs/cgroup").join(&dir).exists() && !(name.is_empty() && cg.lines().count() == 1) {
+            continue;
+        }
+        assert!(line.ends_with(path), "pid {pid} not in {path}: {line}");
+        checked += 1;
+    }
+    assert!(checked > 0, "no hierarchy checked in {cg}");
+}
+
 #[test]
 fn the_container_is_in_its_cgroup_from_the_start() {
     let mut t = T::new("cgroupjoin");
     let mut b = t.bundle(&["sleep", "100"]);
     b.config["linux"]["cgroupsPath"] = json!("/berth/custom-path");
     t.create(&b, "cgc").ok();
-    let pid = t.state("cgc")["pid"].as_i64().unwrap();
-    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in cg.lines().filter(|l| !l.is_empty()) {
-        // A v1 hierarchy that is not mounted (nothing can join it) is skipped.
-        let name = line.split(':').nth(1).unwrap_or_default().replace("name=", "");
-        let dir = if name.is_empty() { "unified".to_string() } else { name.split(',').next().unwrap_or_default().to_string() };
-        if !std::path::Path::new("/sys/fs/cgroup").join(&dir).exists() {
-            continue;
-        }
-        assert!(line.ends_with("/berth/custom-path"), "{line}");
-    }
+    // Every hierarchy: the init joins v1 ones itself, is born in the cgroup2 one.
+    assert_in_cgroup(t.state("cgc")["pid"].as_i64().unwrap(), "/berth/custom-path");
     let _ = Stdio::null();
     t.berth(&["delete", "cgc"]).ok();
+}
+
+#[test]
+fn a_user_namespace_container_and_its_exec_are_in_its_cgroup() {
+    let mut t = T::new("usernscg");
+    let mut b = t.bundle(&["sleep", "100"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    t.create(&b, "ucg").ok();
+    assert_in_cgroup(t.state("ucg")["pid"].as_i64().unwrap(), "/berth/ucg");
+    t.berth(&["start", "ucg"]).ok();
+    let pid_file = t.tmp.join("exec.pid");
+    let mut c = t.cmd();
+    c.args(["exec", "-d", "--pid-file"]).arg(&pid_file).args(["ucg", "sleep", "100"]);
+    t.detached(&mut c).ok();
+    let pid: i64 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert_in_cgroup(pid, "/berth/ucg");
+    t.berth(&["delete", "-f", "ucg"]).ok();
 }

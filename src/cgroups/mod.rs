@@ -197,24 +197,38 @@ impl Cgroup {
         Ok(warnings)
     }
 
-    /// On a pure cgroup2 host: an fd on the cgroup for clone3(CLONE_INTO_CGROUP), so the
-    /// process is born in it. None elsewhere (v1 needs a write per hierarchy).
+    /// An fd on the cgroup2 directory (pure v2 and hybrid hosts) for
+    /// clone3(CLONE_INTO_CGROUP), so the process is born in it. None on a v1-only host.
     pub fn clone_target(&self) -> Option<std::os::fd::OwnedFd> {
-        match self.dirs.as_slice() {
-            [d] if d.v2 => {
-                use std::os::unix::fs::OpenOptionsExt;
-                fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(&d.path).ok().map(Into::into)
-            }
-            _ => None,
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let d = self.dirs.iter().find(|d| d.v2)?;
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(&d.path).ok().map(Into::into)
     }
 
-    /// Moves `pid` into the cgroup in every hierarchy.
-    pub fn add(&self, pid: i32) -> Result<(), Error> {
-        let s = pid.to_string();
-        for d in &self.dirs {
+    /// Moves the calling process into every v1 hierarchy: run by the process being
+    /// placed (the init, or a process entering a container), first thing after the clone,
+    /// while it is single-threaded and still sees the host's cgroup mounts.
+    ///
+    /// Why not the parent writing the pid to `cgroup.procs`: the kernel serialises that
+    /// with the global cgroup_threadgroup_rwsem, whose write side waits for an RCU grace
+    /// period: 5-20 ms per create on this 2-core machine, more than the rest of `run`.
+    /// A thread moving itself ("0" written to `tasks`) is exempt from that lock
+    /// (kernel/cgroup/cgroup.c, cgroup_procs_write_start), and for a single-threaded
+    /// process moving its only thread is moving the process.
+    pub fn join_v1_self(&self) -> Result<(), Error> {
+        for d in self.dirs.iter().filter(|d| !d.v2) {
+            let f = d.path.join("tasks");
+            crate::util::fs::write_file(&f, "0").map_err(io_err(&f))?;
+        }
+        Ok(())
+    }
+
+    /// The parent's part of placing `pid`: the cgroup2 directory, when the child was not
+    /// born in it (CLONE_INTO_CGROUP refused). v1 hierarchies are joined by the child.
+    pub fn add_v2(&self, pid: i32) -> Result<(), Error> {
+        for d in self.dirs.iter().filter(|d| d.v2) {
             let f = d.path.join("cgroup.procs");
-            crate::util::fs::write_file(&f, &s).map_err(io_err(&f))?;
+            crate::util::fs::write_file(&f, &pid.to_string()).map_err(io_err(&f))?;
         }
         Ok(())
     }

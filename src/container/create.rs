@@ -1,7 +1,8 @@
 //! `create`: the runtime side. Validates everything it can before touching the system,
-//! makes the state directory (locked), the cgroup and exec.fifo, clones the init, feeds it
-//! (id maps, cgroup, hooks), and returns once the init reports `Ready`. On any failure it
-//! undoes all of it: the init is killed and reaped, the cgroup and state dir removed.
+//! makes the state directory (locked), the cgroup and exec.fifo, clones the init (born in
+//! its cgroup2 directory; it joins v1 ones itself), feeds it (id maps, hooks), and returns
+//! once the init reports `Ready`. On any failure it undoes all of it: the init is killed
+//! and reaped, the cgroup and state dir removed.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -181,9 +182,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
     }
     if born_inside {
-        crate::logging::debug("init born in its cgroup (CLONE_INTO_CGROUP)");
+        crate::logging::debug("init born in its cgroup2 directory (CLONE_INTO_CGROUP)");
     } else {
-        cgroup.add(pid)?;
+        cgroup.add_v2(pid)?;
     }
     state.pid = pid;
     state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
@@ -231,7 +232,8 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
 /// the child is born there without a second fork), and into `cgroup` when given
 /// (CLONE_INTO_CGROUP, falling back to a plain clone if the kernel refuses). The child
 /// closes its copy of `parent_end`, so that EOF on its own end means "parent gone".
-/// Returns the pid and whether the child was born in its cgroup (else the caller moves it).
+/// Returns the pid and whether the child was born in its cgroup2 directory (else the
+/// caller moves it there; v1 hierarchies the child joins itself).
 pub(super) fn clone_child(
     flags: u64,
     pid_join: Option<&Join>,

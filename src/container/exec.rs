@@ -92,6 +92,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let args = enter::EnterArgs {
         process: o.process,
         joins: &joins,
+        cgroup: &cgroup,
         sync: &child_end,
         console: console.as_ref().map(|f| f.as_raw_fd()),
         preserve_fds: o.preserve_fds,
@@ -114,7 +115,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         e
     };
     if !born_inside {
-        cgroup.add(pid).map_err(|e| fail(e.into()))?;
+        cgroup.add_v2(pid).map_err(|e| fail(e.into()))?;
     }
     parent_end.send(&sync::Msg::Go(String::new())).map_err(|e| fail(io_err("sync with exec child")(e)))?;
     match parent_end.recv() {

@@ -108,6 +108,11 @@ pub fn kill(rt: &Runtime, id: &str, sig: i32, all: bool) -> Result<(), Error> {
 /// it can be) so that no process forks a child that escapes the signal.
 fn signal_all(c: &Container, sig: i32) -> Result<(), Error> {
     let cg = &c.state.cgroup;
+    // An empty cgroup (the usual case once the init has exited) needs no freeze: nothing
+    // in it can fork between the listing and the kill.
+    if sig == libc::SIGKILL && cg.pids()?.is_empty() {
+        return Ok(());
+    }
     let was_frozen = cg.is_frozen();
     let froze = !was_frozen && sig == libc::SIGKILL && cg.set_frozen(true).is_ok();
     let pids = cg.pids()?;

@@ -3,7 +3,8 @@
 //! It is born in the container's pid namespace (the parent entered it around the clone,
 //! as for `create`), so no second fork is needed. It joins the other namespaces of the
 //! container's init (user first, mount last: joining the mount namespace also moves its
-//! root and cwd into the container), waits for `Go` (the parent put it in the cgroup),
+//! root and cwd into the container; the v1 cgroups first, while the host's cgroup mounts
+//! are still in view), waits for `Go`,
 //! then does what the init does before exec. Success is the sync socket closing on exec
 //! (close-on-exec); a failure is sent as an `Error` message.
 
@@ -18,6 +19,8 @@ use crate::namespaces::{self, Join};
 pub struct EnterArgs<'a> {
     pub process: &'a Process,
     pub joins: &'a [Join],
+    /// The cgroup to join (cgroup2 by CLONE_INTO_CGROUP, v1 hierarchies by the child).
+    pub cgroup: &'a crate::cgroups::Cgroup,
     pub sync: &'a Channel,
     pub console: Option<RawFd>,
     pub preserve_fds: u32,
@@ -59,6 +62,7 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
     if ppid != a.parent_pid && ppid != 0 {
         return Err(Error::Other("berth exec exited during set-up".into()));
     }
+    a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
     for j in a.joins {
         namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
     }

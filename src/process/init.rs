@@ -7,8 +7,9 @@
 //!  1. close the state-dir lock (else `start` would wait for us forever), die with the
 //!     parent until Ready (PDEATHSIG), become non-dumpable (no /proc/<pid>/mem, exe
 //!     access from the container's processes while we still hold runtime fds);
-//!  2. join a user namespace by path, then wait for `Go`: the parent has written our
-//!     id maps and moved us into the container's cgroup;
+//!  2. join the container's v1 cgroups ourselves (cgroup2 we were born in, see
+//!     Cgroup::join_v1_self for why not the parent), join a user namespace by path,
+//!     then wait for `Go`: the parent has written our id maps;
 //!  3. join the other namespaces by path; unshare cgroup (rooted at our cgroup now) and
 //!     time (offsets written while the namespace is empty); new session;
 //!  4. rootfs: mounts and /dev; prestart/createRuntime hooks run by the parent;
@@ -102,6 +103,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     if ppid != a.parent_pid && ppid != 0 {
         return Err(Error::Other("the runtime exited during create".into()));
     }
+    a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     for j in a.ns.joins.iter().filter(|j| j.typ == LinuxNamespaceType::User) {
