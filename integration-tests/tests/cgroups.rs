@@ -66,6 +66,20 @@ fn resources_are_written_to_the_cgroup() {
 }
 
 #[test]
+fn a_limit_the_kernel_refuses_fails_create_and_leaves_nothing() {
+    // Written while the init already runs (it waits at its cgroup gate): the failure must
+    // still remove the init, every cgroup directory and the state (the harness checks).
+    let mut t = T::new("badlimit");
+    let mut b = t.bundle(&["true"]);
+    b.config["linux"]["resources"] = json!({"cpu": {"cpus": "4000"}});
+    let out = t.create(&b, "bad");
+    out.failed_with("cpuset.cpus");
+    assert!(t.berth(&["list", "-q"]).ok().stdout.trim().is_empty());
+    assert!(!std::path::Path::new("/sys/fs/cgroup/cpuset/berth/bad").exists());
+    assert!(!std::path::Path::new("/sys/fs/cgroup/unified/berth/bad").exists());
+}
+
+#[test]
 fn a_fork_bomb_stops_at_pids_max() {
     let mut t = T::new("pidsmax");
     let mut b = t.bundle(&["sh", "-c", "i=0; while [ $i -lt 50 ]; do sleep 100 & i=$((i+1)); done"]);

@@ -80,30 +80,46 @@ pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Re
 }
 
 impl Cgroup {
-    /// Creates (or adopts, if it exists) the cgroup below every hierarchy of `layout`.
-    pub fn create(layout: &Layout, rel: &Path) -> Result<Cgroup, Error> {
-        let mut cg = Cgroup::default();
+    /// The container's directory in every hierarchy of `layout`: paths only, nothing is
+    /// made yet (see `make`).
+    pub fn locate(layout: &Layout, rel: &Path) -> Result<Cgroup, Error> {
         if layout.hierarchies.is_empty() {
             return Err(Error::NoHierarchy);
         }
-        for h in &layout.hierarchies {
-            let dir = h.mountpoint.join(rel);
-            let cpuset = h.controllers.iter().any(|c| c == "cpuset");
-            let mut r = cg.mkdir_all(&h.mountpoint, rel, cpuset, h.v2);
+        let dirs = layout
+            .hierarchies
+            .iter()
+            .map(|h| Dir { path: h.mountpoint.join(rel), mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 })
+            .collect();
+        Ok(Cgroup { dirs, created: Vec::new() })
+    }
+
+    pub fn is_v2_only(&self) -> bool {
+        self.dirs.iter().all(|d| d.v2)
+    }
+
+    /// Makes (or adopts, if they exist) the directories of the cgroup2 hierarchy (`v2`)
+    /// or of the v1 ones. On failure `created` still lists what was made: the caller's
+    /// clean-up removes it (after killing a process that may already be inside).
+    pub fn make(&mut self, v2: bool) -> Result<(), Error> {
+        for i in 0..self.dirs.len() {
+            if self.dirs[i].v2 != v2 {
+                continue;
+            }
+            let d = self.dirs[i].clone();
+            let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path).to_path_buf();
+            let cpuset = d.controllers.iter().any(|c| c == "cpuset");
+            let mut r = self.mkdir_all(&d.mount, &rel, cpuset, d.v2);
             // A concurrent delete may have removed an empty shared parent meanwhile.
             for _ in 0..3 {
                 match &r {
-                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = cg.mkdir_all(&h.mountpoint, rel, cpuset, h.v2),
+                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = self.mkdir_all(&d.mount, &rel, cpuset, d.v2),
                     _ => break,
                 }
             }
-            if let Err(e) = r {
-                cg.destroy_created();
-                return Err(e);
-            }
-            cg.dirs.push(Dir { path: dir, mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 });
+            r?;
         }
-        Ok(cg)
+        Ok(())
     }
 
     fn mkdir_all(&mut self, mount: &Path, rel: &Path, cpuset: bool, v2: bool) -> Result<(), Error> {
@@ -322,10 +338,6 @@ impl Cgroup {
             }
         }
         first_err.map_or(Ok(()), Err)
-    }
-
-    fn destroy_created(&self) {
-        let _ = self.destroy();
     }
 }
 

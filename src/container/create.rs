@@ -126,28 +126,21 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
     let console = console.map(|c| above(c, min_fd)).transpose()?;
     let listener = listener.map(|c| above(c, min_fd)).transpose()?;
-    let cgroup = Cgroup::create(&Layout::detect(), &rel)?;
+    // Pure cgroup2: the cgroup is made and limited before the clone, so the init is born
+    // in it under its limits. Elsewhere only the cgroup2 directory (if any) is needed by
+    // then (CLONE_INTO_CGROUP): the v1 directories and the limits are made while the init
+    // does its first mounts, and it joins them only once `Go` says they are ready (the
+    // cgroup gate in init.rs), before any device node, hook or user code.
+    let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let limits_first = cgroup.is_v2_only();
+    let made = cgroup.make(true);
     undo.cgroup = Some(cgroup.clone());
-    // Limits are in place before the init is moved in, so no user code runs without them.
-    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        for w in cgroup.apply(r)? {
-            crate::logging::warn(&w);
-        }
+    made?;
+    if limits_first {
+        apply_limits(&cgroup, resources)?;
     }
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
-
-    let config_json = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
-    let mut state = State {
-        id: o.id.to_string(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: util::time::now_rfc3339_nano(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cgroup.clone(),
-        config: config_json,
-    };
 
     let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
         || !hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).is_empty();
@@ -181,13 +174,29 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
         namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
     }
+    if !limits_first {
+        let made = cgroup.make(false);
+        undo.cgroup = Some(cgroup.clone());
+        made?;
+        apply_limits(&cgroup, resources)?;
+    }
     if born_inside {
         crate::logging::debug("init born in its cgroup2 directory (CLONE_INTO_CGROUP)");
     } else {
         cgroup.add_v2(pid)?;
     }
-    state.pid = pid;
-    state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
+    let config_json = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
+    let state = State {
+        id: o.id.to_string(),
+        pid,
+        start_time: util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: util::time::now_rfc3339_nano(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.clone(),
+        config: config_json,
+    };
     let creating = oci_state(&state, "creating").to_string();
     if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
         // The init died early; its own report, if any, is more useful than EPIPE.
@@ -219,6 +228,13 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     undo.cgroup = None;
     drop(undo.dir.take());
     Ok(Created { pid })
+}
+
+fn apply_limits(cgroup: &Cgroup, resources: Option<&oci_spec::runtime::LinuxResources>) -> Result<(), Error> {
+    for w in resources.map(|r| cgroup.apply(r)).transpose()?.unwrap_or_default() {
+        crate::logging::warn(&w);
+    }
+    Ok(())
 }
 
 /// runc writes the pid file atomically too; engines poll for it.

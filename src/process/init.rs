@@ -7,12 +7,15 @@
 //!  1. close the state-dir lock (else `start` would wait for us forever), die with the
 //!     parent until Ready (PDEATHSIG), become non-dumpable (no /proc/<pid>/mem, exe
 //!     access from the container's processes while we still hold runtime fds);
-//!  2. join the container's v1 cgroups ourselves (cgroup2 we were born in, see
-//!     Cgroup::join_v1_self for why not the parent), join a user namespace by path,
-//!     then wait for `Go`: the parent has written our id maps;
-//!  3. join the other namespaces by path; unshare cgroup (rooted at our cgroup now) and
-//!     time (offsets written while the namespace is empty); new session;
-//!  4. rootfs: mounts and /dev; prestart/createRuntime hooks run by the parent;
+//!  2. with a user namespace (new: id maps needed; joined: host paths may vanish) or a
+//!     mount or cgroup namespace joined by path, pass the cgroup gate at once (below);
+//!  3. join the namespaces by path; unshare time (offsets written while the namespace
+//!     is empty); new session;
+//!  4. rootfs: the first mounts, then the cgroup gate: wait for `Go` (the parent has
+//!     written our id maps, made the cgroup and its limits meanwhile), join the v1
+//!     hierarchies ourselves (we were born in the cgroup2 one; see Cgroup::join_v1_self
+//!     for why not the parent), unshare cgroup (rooted at our cgroup now); the cgroup
+//!     mount and the rest, /dev; prestart/createRuntime hooks run by the parent;
 //!     createContainer hooks run here; pivot_root;
 //!  5. hostname, domainname, sysctl, then masked/read-only paths and a read-only root
 //!     (sysctl first: /proc/sys is usually read-only); rlimits, oom_score_adj,
@@ -103,16 +106,17 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     if ppid != a.parent_pid && ppid != 0 {
         return Err(Error::Other("the runtime exited during create".into()));
     }
-    a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
+    let gate = CgroupGate { a, state_json: std::cell::RefCell::new(None) };
+    let by_path = |t: LinuxNamespaceType| a.ns.joins.iter().any(|j| j.typ == t);
+    let early = a.ns.new_user || by_path(LinuxNamespaceType::User) || by_path(LinuxNamespaceType::Mount) || by_path(LinuxNamespaceType::Cgroup);
+    if early {
+        gate.pass(false)?;
+    }
     for j in a.ns.joins.iter().filter(|j| j.typ == LinuxNamespaceType::User) {
         namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
     }
-    let state_json = match recv(a.sync)? {
-        Msg::Go(s) => s,
-        other => return Err(Error::Sync(format!("unexpected {other:?}"))),
-    };
     if a.ns.new_user {
         // Become the namespace's root (the mapping of our host uid may not be 0).
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys("setresgid(0) in the user namespace"))?;
@@ -121,7 +125,8 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     for j in a.ns.joins.iter().filter(|j| j.typ != LinuxNamespaceType::User) {
         namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
     }
-    if a.ns.new_cgroup {
+    if early && a.ns.new_cgroup {
+        // After the joins: owned by the container's user namespace.
         namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
     }
     if a.ns.new_time {
@@ -137,8 +142,11 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         crate::namespaces::loopback_up().map_err(|e| Error::Other(format!("bring up lo: {e}")))?;
     }
 
-    let setup = rootfs::Setup { spec, rootfs: a.rootfs, bundle: a.bundle, in_userns: a.ns.new_user, cgroup: a.cgroup, new_cgroupns: a.ns.new_cgroup };
+    let pass = || gate.pass(true).map_err(|e| e.to_string());
+    let setup = rootfs::Setup { spec, rootfs: a.rootfs, bundle: a.bundle, in_userns: a.ns.new_user, cgroup: a.cgroup, new_cgroupns: a.ns.new_cgroup, cgroup_gate: &pass };
     rootfs::prepare(&setup)?;
+    gate.pass(true)?;
+    let state_json = gate.state_json.take().unwrap_or_default();
     if a.runtime_hooks {
         a.sync.send(&Msg::Hooks).map_err(|e| Error::Sync(e.to_string()))?;
         match recv(a.sync)? {
@@ -191,6 +199,34 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     a.sync.send(&Msg::Ready).map_err(|e| Error::Sync(e.to_string()))?;
     Ok(Prepared { ready, state_json })
+}
+
+/// The point from which the init is in its cgroup: `Go` received (id maps written, the
+/// cgroup and its limits made), the v1 hierarchies joined, and (`unshare_cgroupns`) the
+/// cgroup namespace unshared. Passed once, as late as the set-up allows (see the order of
+/// steps above).
+struct CgroupGate<'a> {
+    a: &'a InitArgs<'a>,
+    /// The container's state as `Go` carried it (for the hooks); None until passed.
+    state_json: std::cell::RefCell<Option<String>>,
+}
+
+impl CgroupGate<'_> {
+    fn pass(&self, unshare_cgroupns: bool) -> Result<(), Error> {
+        if self.state_json.borrow().is_some() {
+            return Ok(());
+        }
+        let state = match recv(self.a.sync)? {
+            Msg::Go(s) => s,
+            other => return Err(Error::Sync(format!("unexpected {other:?}"))),
+        };
+        self.a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
+        if unshare_cgroupns && self.a.ns.new_cgroup {
+            namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
+        }
+        *self.state_json.borrow_mut() = Some(state);
+        Ok(())
+    }
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<(), Error> {

@@ -31,6 +31,9 @@ pub enum Error {
     Device { path: String, reason: String },
     #[error("{0}: {1}")]
     Io(String, io::Error),
+    /// The cgroup gate's own error, already worded.
+    #[error("{0}")]
+    Gate(String),
 }
 
 /// What the rootfs set-up needs to know besides the spec.
@@ -41,6 +44,10 @@ pub struct Setup<'a> {
     pub in_userns: bool,
     pub cgroup: &'a Cgroup,
     pub new_cgroupns: bool,
+    /// Called before the first cgroup mount, or after the other mounts when there is
+    /// none, and so always before device nodes are made: from then on the init must be
+    /// in its cgroup (the mounts before it overlap with the runtime making that cgroup).
+    pub cgroup_gate: &'a dyn Fn() -> Result<(), String>,
 }
 
 /// An O_PATH fd on a directory named by a trusted path (the rootfs, or "/" after pivot).
@@ -80,12 +87,14 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
             dev_from_host = true;
         }
         if typ == "cgroup" || typ == "cgroup2" {
+            (s.cgroup_gate)().map_err(Error::Gate)?;
             mount_cgroup(root_fd, index, m.destination(), &options, s)?;
             continue;
         }
         let entry = mounts::Entry { index, destination: m.destination(), typ, source, options };
         mounts::mount_entry(root_fd, &entry, s.in_userns)?;
     }
+    (s.cgroup_gate)().map_err(Error::Gate)?;
     if !dev_from_host {
         let mut nodes = devices::defaults();
         for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
