@@ -34,12 +34,12 @@ layout:
 	bash bench/layout.sh
 
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
-# runc and crun as oracles for differential tests and the benchmark, hyperfine and
-# GNU time for the benchmark, the engines for their scenarios, protoc for the CRI
+# runc and crun as oracles for differential tests and the benchmark, GNU time for
+# the benchmark's peak RSS, the engines for their scenarios, protoc for the CRI
 # client's generated gRPC code.
-DEBS := busybox-static runc crun hyperfine time containerd podman docker.io jq protobuf-compiler lld
+DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v hyperfine >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! command -v protoc >/dev/null || ! command -v ld.lld >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
+	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! command -v protoc >/dev/null || ! command -v ld.lld >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: berth, runc and crun side by side, in one interleaved hyperfine run per
-# measure, on the same busybox bundle, the same cgroup layout and the same kind of --root.
+# make bench: berth, runc and crun side by side, in one interleaved run per measure
+# (round-robin, bench/interleave.py), on the same busybox bundle, the same cgroup layout
+# and the same kind of --root.
 # Prints a table of medians (min..max) and ratios; with SAVE=1 writes bench/RESULTS.md.
 #   bench/run.sh          full run (a few minutes on 2 cores)
 #   bench/run.sh --smoke  one quick pass with berth only (CI checks that the harness runs)
@@ -78,7 +79,7 @@ hf() { # hf MEASURE KIND ID CMD-TEMPLATE ({R} runtime binary, {root} its --root,
     local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}; c=${c//\{B\}/$(bundle "$kind" "$r" "$id")}
     cmds+=("$c"); names+=(-n "$r")
   done
-  hyperfine -N -w "$WARM" -r "$RUNS" "${names[@]}" --export-json "$file" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
+  python3 bench/interleave.py -w "$WARM" -r "$RUNS" "${names[@]}" --export-json "$file" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
     || { echo "measure $measure failed:" >&2; cat "$WORK/hf.log" >&2; return 1; }
   python3 - "$file" "$measure" >> "$RESULTS" <<'PY'
 import json, sys
@@ -101,7 +102,7 @@ for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/n
 
 # The kernel's floor: the same five namespaces, chroot, exec /bin/true, nothing else.
 if [ $SMOKE = 0 ]; then
-  hyperfine -N -w "$WARM" -r "$RUNS" --export-json "$WORK/floor.json" "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
+  python3 bench/interleave.py -w "$WARM" -r "$RUNS" --export-json "$WORK/floor.json" "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
   python3 -c "import json,sys; r=json.load(open('$WORK/floor.json'))['results'][0]; t=sorted(r['times']); print(f'floor\tunshare+chroot+exec\t{r[\"median\"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')" >> "$RESULTS"
 fi
 
