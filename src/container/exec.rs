@@ -26,8 +26,7 @@ pub struct ExecOptions<'a> {
 
 /// The namespaces of the container's init to join: every type its config lists (the
 /// others it shares with the host, and so do we).
-fn namespaces_of(c: &Container) -> Result<(Vec<Join>, Option<Join>), Error> {
-    let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;
+fn namespaces_of(c: &Container, spec: &crate::config::Spec) -> Result<(Vec<Join>, Option<Join>), Error> {
     let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
     let mut joins = Vec::new();
     let mut pid_join = None;
@@ -59,8 +58,10 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         Status::Paused if !o.ignore_paused => return Err(Error::WrongState("cannot exec in a paused container (use --ignore-paused)".into())),
         _ => {}
     }
-    let (joins, pid_join) = namespaces_of(&c)?;
-    let profile = c.spec().and_then(|s| s.linux().as_ref().and_then(|l| l.seccomp().clone()));
+    // Parsed once: the namespaces and the seccomp profile both come from it.
+    let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;
+    let (joins, pid_join) = namespaces_of(&c, &spec)?;
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
     let listener = match (seccomp.as_ref().and_then(|c| c.notify), profile.as_ref().and_then(|s| s.listener_path().clone())) {
         (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),

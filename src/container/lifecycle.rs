@@ -169,10 +169,13 @@ fn destroy(c: Container) -> Result<(), Error> {
     if let Err(e) = c.state.cgroup.destroy() {
         logging::warn(&e.to_string());
     }
-    let spec = c.spec();
-    let state = c.oci_state(Status::Stopped).to_string();
-    if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
-        logging::warn(&e.to_string());
+    // As in start: the saved config is parsed only when it can hold poststop hooks.
+    if c.state.config.get().contains("\"poststop\"") {
+        let spec = c.spec();
+        let state = c.oci_state(Status::Stopped).to_string();
+        if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
+            logging::warn(&e.to_string());
+        }
     }
     c.dir.remove()?;
     Ok(())
