@@ -445,4 +445,17 @@ mod tests {
         assert!(relative_path(Some(Path::new("/")), "c1", false).is_err());
         assert!(matches!(relative_path(Some(Path::new("s.slice:p:n")), "c", true), Err(Error::Systemd(_))));
     }
+
+    #[test]
+    fn locate_names_one_directory_per_hierarchy_and_makes_nothing() {
+        let h = |m: &str, c: &[&str], v2| Hierarchy { mountpoint: PathBuf::from(m), controllers: c.iter().map(|s| s.to_string()).collect(), v2 };
+        let hybrid = Layout { hierarchies: vec![h("/cg/memory", &["memory"], false), h("/cg/unified", &[], true)] };
+        let cg = Cgroup::locate(&hybrid, Path::new("berth/c1")).unwrap();
+        let paths: Vec<_> = cg.dirs.iter().map(|d| (d.path.clone(), d.v2)).collect();
+        assert_eq!(paths, [(PathBuf::from("/cg/memory/berth/c1"), false), (PathBuf::from("/cg/unified/berth/c1"), true)]);
+        assert!(cg.created.is_empty() && !cg.is_v2_only());
+        let v2 = Layout { hierarchies: vec![h("/cg", &[], true)] };
+        assert!(Cgroup::locate(&v2, Path::new("a")).unwrap().is_v2_only());
+        assert!(matches!(Cgroup::locate(&Layout::default(), Path::new("a")), Err(Error::NoHierarchy)));
+    }
 }
