@@ -3,11 +3,12 @@
 from round to round, so that a slow minute of the machine (this is a 2-core VM) falls
 on all runtimes alike instead of on whichever hyperfine happened to run then.
 
-    interleave.py [-w WARMUP] [-r RUNS] [--export-json FILE] -n NAME CMD [-n NAME CMD ...]
+    interleave.py [-w WARMUP] [-r RUNS] [--pause S] [--export-json FILE] -n NAME CMD [-n NAME CMD ...]
 
 CMD is split like a shell word list (no shell runs unless CMD says `sh -c`). Each run is
 timed from posix_spawn to wait4, as hyperfine -N does (same figures for a /bin/true
 here: 1.26 ms vs 1.3 ms); output goes to /dev/null. A run that fails stops everything.
+--pause sleeps before every run: an idle host, as where containers start now and then.
 The JSON has hyperfine's shape: results[].command (the name), .median, .times (s)."""
 
 import argparse
@@ -35,6 +36,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("-w", "--warmup", type=int, default=3)
     p.add_argument("-r", "--runs", type=int, default=40)
+    p.add_argument("--pause", type=float, default=0.0)
     p.add_argument("--export-json")
     p.add_argument("-n", "--name", action="append", default=[])
     p.add_argument("commands", nargs="+")
@@ -46,6 +48,7 @@ def main():
     for round_no in range(a.warmup + a.runs):
         k = round_no % len(cmds)
         for i in list(range(k, len(cmds))) + list(range(k)):
+            time.sleep(a.pause)
             t = run_once(cmds[i], devnull)
             if round_no >= a.warmup:
                 times[i].append(t)
