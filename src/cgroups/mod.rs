@@ -272,7 +272,7 @@ impl Cgroup {
 
     pub fn is_frozen(&self) -> bool {
         match self.freezer() {
-            Some((f, v2)) => match fs::read_to_string(f) {
+            Some((f, v2)) => match crate::util::fs::read_small(&f) {
                 Ok(s) if v2 => s.trim() == "1",
                 Ok(s) => s.trim() != "THAWED",
                 Err(_) => false,
@@ -420,7 +420,7 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
     let f = dir.join("cgroup.procs");
-    let s = fs::read_to_string(&f).map_err(io_err(&f))?;
+    let s = crate::util::fs::read_small(&f).map_err(io_err(&f))?;
     out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {

@@ -1,6 +1,5 @@
 //! Output of `list`, `ps` and `features` in the shapes runc prints and tools parse.
 
-use std::os::unix::fs::MetadataExt;
 
 use super::{fail, Failure};
 use crate::container::{state, Container, Runtime};
@@ -45,7 +44,8 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
     for id in state::list_ids(&rt.root)? {
         // A container deleted meanwhile is simply not listed.
         let Ok(c) = Container::load(rt, &id) else { continue };
-        let owner = std::fs::metadata(&c.dir.path).map(|m| names.entry(m.uid()).or_insert_with(|| user_name(m.uid())).clone()).unwrap_or_default();
+        let uid = c.dir.owner;
+        let owner = names.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let mut v = c.oci_state(c.status());
         v["owner"] = owner.into();
         items.push(v);

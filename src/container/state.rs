@@ -108,6 +108,8 @@ impl Status {
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
+    /// The directory's owner (uid), as `list` shows it.
+    pub owner: u32,
     lock: File,
 }
 
@@ -158,7 +160,7 @@ impl ContainerDir {
             let _ = fs::remove_dir(&tmp);
             return Err(e);
         }
-        Ok(ContainerDir { id: id.to_string(), path, lock })
+        Ok(ContainerDir { id: id.to_string(), path, owner: nix::unistd::geteuid().as_raw(), lock })
     }
 
     /// Opens and locks an existing container's directory.
@@ -173,11 +175,11 @@ impl ContainerDir {
         flock(&lock, &path)?;
         // The holder before us may have deleted the container (the directory is then
         // unlinked: nlink 0) or failed its create (no state file).
-        let gone = lock.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
-        if gone || !path.join(STATE_FILE).exists() {
+        let meta = lock.metadata().ok().filter(|m| m.nlink() > 0);
+        let Some(owner) = meta.map(|m| m.uid()).filter(|_| path.join(STATE_FILE).exists()) else {
             return Err(Error::NotFound(id.to_string()));
-        }
-        Ok(ContainerDir { id: id.to_string(), path, lock })
+        };
+        Ok(ContainerDir { id: id.to_string(), path, owner, lock })
     }
 
     pub fn fifo_path(&self) -> PathBuf {

@@ -1,7 +1,7 @@
 //! File helpers: atomic replacement (state files, pid files) and small writes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -26,6 +26,25 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Reads a small kernel-made file (procfs, cgroupfs) with one read(2) into a stack
+/// buffer: such files hand over their whole content on the first read when it fits, and
+/// report size 0, so a growing read would probe 32, 64, 128... bytes (six reads for a
+/// /proc/<pid>/stat line). Falls back to a full read when the buffer filled up.
+pub fn read_small(path: &Path) -> io::Result<String> {
+    let mut f = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
+    let mut buf = [0u8; 1024];
+    let n = loop {
+        match f.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    if n < buf.len() {
+        return Ok(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    fs::read_to_string(path)
 }
 
 /// Writes a short string to an existing file (cgroup and /proc knobs): one write call.

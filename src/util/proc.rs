@@ -1,8 +1,6 @@
 //! Readers for /proc/<pid>: the facts that decide whether a state file's pid is still our
 //! container's process (alive, not a zombie, same start time).
 
-use std::fs;
-
 /// What /proc/<pid>/stat says about a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
@@ -25,7 +23,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_stat(&super::fs::read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?)
 }
 
 /// True when `pid` is alive (not a zombie, not dead) and started at `start_time`: a pid
