@@ -73,43 +73,47 @@ pub fn ensure_in_root(root: RawFd, rel: &Path, kind: Kind) -> io::Result<OwnedFd
         Err(_) => {}
     }
     let comps: Vec<_> = rel.components().collect();
-    let mut prefix = PathBuf::new();
-    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
-    for (i, c) in comps.iter().enumerate() {
-        prefix.push(c);
-        let last = i + 1 == comps.len();
+    // The deepest ancestor that exists, searched upward: usually the parent, so a missing
+    // leaf costs three resolutions, not one per component of its path.
+    let mut have = comps.len().saturating_sub(1);
+    let mut parent = loop {
+        let prefix: PathBuf = comps[..have].iter().collect();
         match open_in_root(root, &prefix, libc::O_PATH, 0) {
-            Ok(fd) => parent = fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let name = cstr(Path::new(c.as_os_str()))?;
-                if last && kind == Kind::File {
-                    // SAFETY: openat relative to a directory fd inside the root; O_EXCL|O_NOFOLLOW.
-                    let fd = unsafe {
-                        libc::openat(parent.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
-                    };
-                    if fd < 0 {
-                        let e = io::Error::last_os_error();
-                        if e.raw_os_error() != Some(libc::EEXIST) {
-                            return Err(e);
-                        }
-                    } else {
-                        // SAFETY: close the fd just opened.
-                        unsafe { libc::close(fd) };
-                    }
-                } else {
-                    // SAFETY: mkdirat relative to a directory fd inside the root.
-                    let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
-                    if r != 0 {
-                        let e = io::Error::last_os_error();
-                        if e.raw_os_error() != Some(libc::EEXIST) {
-                            return Err(e);
-                        }
-                    }
-                }
-                parent = open_in_root(root, &prefix, libc::O_PATH, 0)?;
-            }
+            Ok(fd) => break fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && have > 0 => have -= 1,
             Err(e) => return Err(e),
         }
+    };
+    let mut prefix: PathBuf = comps[..have].iter().collect();
+    for (i, c) in comps.iter().enumerate().skip(have) {
+        prefix.push(c);
+        let last = i + 1 == comps.len();
+        let name = cstr(Path::new(c.as_os_str()))?;
+        if last && kind == Kind::File {
+            // SAFETY: openat relative to a directory fd inside the root; O_EXCL|O_NOFOLLOW.
+            let fd = unsafe {
+                libc::openat(parent.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
+            };
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(e);
+                }
+            } else {
+                // SAFETY: close the fd just opened.
+                unsafe { libc::close(fd) };
+            }
+        } else {
+            // SAFETY: mkdirat relative to a directory fd inside the root.
+            let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
+            if r != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(e);
+                }
+            }
+        }
+        parent = open_in_root(root, &prefix, libc::O_PATH, 0)?;
     }
     Ok(parent)
 }
@@ -140,6 +144,22 @@ mod tests {
         let f = ensure_in_root(rootfd.as_raw_fd(), Path::new("d/up/file"), Kind::File).unwrap();
         drop(f);
         assert!(root.join("file").is_file());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn missing_directories_are_made_at_any_depth_and_dotdot_stays_inside() {
+        let base = std::env::temp_dir().join(format!("berth-paths-deep-{}", std::process::id()));
+        let root = base.join("root");
+        fs::create_dir_all(root.join("a")).unwrap();
+        let rootfd = fs::File::open(&root).unwrap();
+        drop(ensure_in_root(rootfd.as_raw_fd(), Path::new("/a/b/c/d"), Kind::Dir).unwrap());
+        assert!(root.join("a/b/c/d").is_dir());
+        drop(ensure_in_root(rootfd.as_raw_fd(), Path::new("/x/../../../y/f"), Kind::File).unwrap());
+        assert!(root.join("x").is_dir() && root.join("y/f").is_file(), "'..' above the root stays at the root");
+        // An existing file in the way is an error, not something to go through.
+        fs::write(root.join("a/plain"), "").unwrap();
+        assert!(ensure_in_root(rootfd.as_raw_fd(), Path::new("/a/plain/sub"), Kind::Dir).is_err());
         fs::remove_dir_all(&base).unwrap();
     }
 }
