@@ -1,6 +1,5 @@
 //! Output of `list`, `ps` and `features` in the shapes runc prints and tools parse.
 
-
 use super::{fail, Failure};
 use crate::container::{state, Container, Runtime};
 
