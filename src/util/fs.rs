@@ -33,7 +33,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 /// report size 0, so a growing read would probe 32, 64, 128... bytes (six reads for a
 /// /proc/<pid>/stat line). Falls back to a full read when the buffer filled up.
 pub fn read_small(path: &Path) -> io::Result<String> {
-    let mut f = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
+    let mut f = open_cloexec(path)?;
     let mut buf = [0u8; 1024];
     let n = loop {
         match f.read(&mut buf) {
