@@ -36,12 +36,11 @@ layout:
 # What the tests and the demo need from Debian: a static busybox for the rootfs,
 # runc and crun as oracles for differential tests and the benchmark, GNU time for
 # the benchmark's peak RSS, the engines for their scenarios, protoc for the CRI
-# client's generated gRPC code.
+# client's generated gRPC code. apt-install.sh skips what is installed, never removes a
+# package, and names the package and apt's reason when one cannot be installed.
 DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld
 deps:
-	@if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v containerd >/dev/null || ! command -v podman >/dev/null || ! command -v dockerd >/dev/null || ! command -v jq >/dev/null || ! command -v protoc >/dev/null || ! command -v ld.lld >/dev/null || ! [ -x /usr/bin/time ] || ! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
-	fi
+	@bash integration-tests/apt-install.sh $(DEBS)
 
 # Builds berth, makes a busybox bundle, runs a container from it in the foreground.
 demo: deps build

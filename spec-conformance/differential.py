@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Differential run: the config.json files real engines wrote (../shared/engines/specs:
+"""Differential run: the config.json files real engines wrote (engine-specs/, recorded from
 containerd's ctr, the CRI sandbox and container, docker, podman), adapted to this host and
 run under two runtimes (default: berth and runc); a probe inside prints what the process
 sees (identity, capabilities, seccomp and NoNewPrivs, limits, umask, cwd, env, hostname,
@@ -20,7 +20,7 @@ import json, os, re, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SPECS = os.path.join(REPO, "..", "shared", "engines", "specs")
+SPECS = os.path.join(HERE, "engine-specs")
 
 # Differences that are understood and kept, each with its reason.
 KNOWN = {

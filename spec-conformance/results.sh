@@ -41,7 +41,7 @@ done
   echo
   echo "## Differential: the engines' configs under berth and runc"
   echo
-  echo "\`differential.py\`: each config.json in ../shared/engines/specs, adapted to this host, run under both;"
+  echo "\`differential.py\`: each config.json in engine-specs/, adapted to this host, run under both;"
   echo "a probe prints what the process sees; lines that differ are listed with the reason they are kept."
   echo
   echo '```'

@@ -61,7 +61,7 @@ fn exec_with_a_process_file_detached_and_wrong_states() {
     let proc_file = t.tmp.join("process.json");
     let pid_file = t.tmp.join("exec.pid");
     let marker = t.tmp.join("marker");
-    // containerd's shim writes such a file (../shared/engines/specs).
+    // containerd's shim writes such a file (spec-conformance/engine-specs/containerd-exec.process.json).
     fs::write(&proc_file, json!({
         "user": {"uid": 0, "gid": 0, "additionalGids": [0]},
         "args": ["sh", "-c", "sleep 0.2; echo ran > /proc/1/root/tmp/marker"],

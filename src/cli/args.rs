@@ -1,4 +1,4 @@
-//! The command line, as runc has it (../shared/cli-surface.md). Options are accepted
+//! The command line, as runc has it (runc 1.1 `--help` of each command). Options are accepted
 //! before and after the container ID, as `--flag value` and `--flag=value`.
 
 use std::path::PathBuf;
