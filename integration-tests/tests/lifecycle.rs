@@ -1,7 +1,7 @@
 //! runtime.md "Lifecycle" and "Operations", through the real binary.
 
 use std::fs;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use berth_integration_tests::T;
 use serde_json::Value;
@@ -187,14 +187,31 @@ fn a_reused_pid_does_not_look_like_the_container() {
     let b = t.bundle(&["sleep", "100"]);
     t.create(&b, "r").ok();
     t.berth(&["start", "r"]).ok();
-    // Point the state file at another live process (our own): its start time differs.
+    // Point the state file at another live process whose start time differs (start times
+    // count clock ticks of 10 ms: a process started in the same tick as the init would
+    // look like it, so wait until the decoy's tick is a later one). A decoy, not this test
+    // process: should berth ever signal it, the test fails instead of being killed.
     let path = t.root.join("r/state.json");
     let mut s: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     let real_pid = s["pid"].clone();
-    s["pid"] = (std::process::id() as i64).into();
+    let start_of = |pid: u32| fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().rsplit(") ").next().unwrap().split(' ').nth(19).unwrap().to_string();
+    let init_start = start_of(real_pid.as_u64().unwrap() as u32);
+    let mut decoy = loop {
+        let d = Command::new("sleep").arg("100").spawn().unwrap();
+        if start_of(d.id()) != init_start {
+            break d;
+        }
+        let mut d = d;
+        let _ = d.kill().and_then(|_| d.wait());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    s["pid"] = (decoy.id() as i64).into();
     fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
     assert_eq!(t.status("r"), "stopped");
     t.berth(&["kill", "r", "KILL"]).failed_with("not running");
+    assert!(decoy.try_wait().unwrap().is_none(), "berth signalled the process that reused the pid");
+    decoy.kill().unwrap();
+    decoy.wait().unwrap();
     s["pid"] = real_pid;
     fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
     assert_eq!(t.status("r"), "running");
