@@ -8,7 +8,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use super::args::UpdateArgs;
-use super::{fail, Failure};
+use super::{fail, stdout, Failure};
 use crate::container::{Container, Runtime, Status};
 
 /// "50M", "1g", "1024", "-1" → bytes (runc uses docker's RAMInBytes: binary units).
@@ -27,7 +27,8 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
         _ => (t, 1),
     };
     let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as i64)
+    let b = v * mult as f64;
+    (b.is_finite() && b >= 0.0 && b < i64::MAX as f64).then_some(b as i64)
 }
 
 /// Go's time.ParseDuration for the forms people pass: 100ms, 5s, 1m, 1.5s.
@@ -36,7 +37,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     for (u, f) in units {
         if let Some(n) = s.strip_suffix(u) {
             let v: f64 = n.parse().ok()?;
-            return (v > 0.0).then(|| Duration::from_secs_f64(v * f));
+            // Not from_secs_f64: it panics on infinity (`1e400s`, `infs`) and overflow.
+            return (v > 0.0).then(|| Duration::try_from_secs_f64(v * f).ok()).flatten();
         }
     }
     None
@@ -158,7 +160,7 @@ pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<i32,
         return Err(fail(format!("container {id} is not running")));
     }
     if once {
-        println!("{}", event(&c));
+        stdout::println(&event(&c).to_string());
         return Ok(0);
     }
     let mut ooms = Some(c.state.cgroup.oom_kills());
@@ -170,13 +172,13 @@ pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<i32,
         // until delete).
         let n = c.state.cgroup.oom_kills();
         if n > ooms.unwrap_or(0) {
-            println!("{}", json!({"type": "oom", "id": id}));
+            stdout::println(&json!({"type": "oom", "id": id}).to_string());
         }
         ooms = Some(n);
         if c.status() == Status::Stopped {
             return Ok(0);
         }
-        println!("{}", event(&c));
+        stdout::println(&event(&c).to_string());
         drop(c);
         std::thread::sleep(every);
     }
@@ -194,9 +196,15 @@ mod tests {
         assert_eq!(parse_bytes("-1"), Some(-1));
         assert_eq!(parse_bytes("12kb"), Some(12 << 10));
         assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_bytes("1e400"), None);
+        assert_eq!(parse_bytes("inf"), None);
+        assert_eq!(parse_bytes("NaN"), None);
         assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
         assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
         assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        for bad in ["1e400s", "infs", "NaNs", "-1s", "0s", "1e300h", "s", "5"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("5"), None);
     }

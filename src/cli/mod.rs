@@ -7,6 +7,7 @@ mod exec;
 mod output;
 mod relay;
 mod run;
+mod stdout;
 
 
 use clap::Parser;
@@ -62,11 +63,11 @@ pub fn main() -> i32 {
         return report(fail(format!("unknown log-format {:?}: use text or json", cli.log_format)));
     }
     if cli.version {
-        print!("{}", version());
+        stdout::print(&version());
         return 0;
     }
     let Some(command) = cli.command else {
-        print!("{}", version());
+        stdout::print(&version());
         return 0;
     };
     let rt = Runtime { root: cli.root.clone(), systemd_cgroup: cli.systemd_cgroup };
@@ -117,7 +118,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
         Command::State { id } => {
             let c = Container::load(rt, &id)?;
             let v = c.oci_state(c.status());
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            stdout::println(&serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
         Command::Kill { all, id, signal } => {
@@ -153,7 +154,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&output::features())?);
+            stdout::println(&serde_json::to_string_pretty(&output::features())?);
             Ok(0)
         }
         Command::Exec(a) => exec::exec(rt, &a),

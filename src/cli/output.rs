@@ -1,6 +1,6 @@
 //! Output of `list`, `ps` and `features` in the shapes runc prints and tools parse.
 
-use super::{fail, Failure};
+use super::{fail, stdout, Failure};
 use crate::container::{state, Container, Runtime};
 
 fn user_name(uid: u32) -> String {
@@ -51,16 +51,16 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
     }
     if quiet {
         for v in &items {
-            println!("{}", v["id"].as_str().unwrap_or_default());
+            stdout::println(v["id"].as_str().unwrap_or_default());
         }
         return Ok(0);
     }
     if format == "json" {
         // runc encodes an empty list as null (a nil Go slice).
         if items.is_empty() {
-            println!("null");
+            stdout::println("null");
         } else {
-            println!("{}", serde_json::Value::Array(items));
+            stdout::println(&serde_json::Value::Array(items).to_string());
         }
         return Ok(0);
     }
@@ -69,7 +69,7 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         rows.push(vec![s("id"), v["pid"].to_string(), s("status"), s("bundle"), s("created"), s("owner")]);
     }
-    print!("{}", table(&rows));
+    stdout::print(&table(&rows));
     Ok(0)
 }
 
@@ -79,7 +79,7 @@ pub fn ps(rt: &Runtime, id: &str, format: &str, ps_args: &[String]) -> Result<i3
     let c = Container::load(rt, id)?;
     let pids = c.state.cgroup.pids()?;
     if format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        stdout::println(&serde_json::to_string(&pids)?);
         return Ok(0);
     }
     if format != "table" {
@@ -94,10 +94,10 @@ pub fn ps(rt: &Runtime, id: &str, format: &str, ps_args: &[String]) -> Result<i3
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| fail("ps output has no PID column"))?;
-    println!("{header}");
+    stdout::println(header);
     for l in lines {
         if l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
-            println!("{l}");
+            stdout::println(l);
         }
     }
     Ok(0)
