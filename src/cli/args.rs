@@ -177,7 +177,7 @@ pub struct ExecArgs {
     pub additional_gids: Vec<u32>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Add a capability to the bounding, effective, permitted, inheritable and ambient sets
+    /// Add a capability to the bounding, effective and permitted sets
     #[arg(short = 'c', long)]
     pub cap: Vec<String>,
     #[arg(long = "no-new-privs")]

@@ -23,8 +23,7 @@ fn merge_env(base: &mut Vec<String>, add: &[String]) {
 
 fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
     if let Some(path) = &a.process {
-        let data = std::fs::read(path).map_err(|e| exec_failure(format!("--process {}: {e}", path.display())))?;
-        let mut p: Process = crate::config::parse_json(&data).map_err(|e| exec_failure(format!("--process {}: {}", path.display(), e.to_string().replace("config.json: ", ""))))?;
+        let mut p = crate::config::load_process(path).map_err(|e| exec_failure(e.to_string()))?;
         if a.tty {
             p.set_terminal(Some(true));
         }
@@ -66,11 +65,11 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
                 v.insert(cap);
                 Some(v)
             };
+            // As runc since CVE-2022-29162: bounding, effective and permitted only.
+            // Inheritable and ambient come from the process alone, never from --cap.
             caps.set_bounding(add(caps.bounding()));
             caps.set_effective(add(caps.effective()));
             caps.set_permitted(add(caps.permitted()));
-            caps.set_inheritable(add(caps.inheritable()));
-            caps.set_ambient(add(caps.ambient()));
         }
         p.set_capabilities(Some(caps));
     }

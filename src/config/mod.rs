@@ -4,7 +4,6 @@
 mod default_spec;
 mod validate;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use default_spec::default_spec;
@@ -38,11 +37,60 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, Erro
     })
 }
 
+/// The largest config.json or process.json berth reads. runc sets no limit; engines write
+/// tens of KiB. Bigger input is refused with its size instead of being read without end.
+pub const MAX_DOCUMENT: u64 = 64 << 20;
+
+/// A JSON document from a path the user chose, which may name anything: a regular file is
+/// read whole (one read, the fast path) if it is within MAX_DOCUMENT and refused with its
+/// size if not; anything else (a fifo, `/dev/zero`) is parsed as a stream, which stops at
+/// the first byte that is not JSON, as runc's decoder does, and at MAX_DOCUMENT.
+fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    use std::io::Read;
+    let read_err = |source| Error::Read { path: path.to_path_buf(), source };
+    let mut f = crate::util::fs::open_cloexec(path).map_err(read_err)?;
+    let meta = f.metadata().map_err(read_err)?;
+    let too_big = |size: String| Error::Other(format!("{}: {size} is over the {} MiB limit", path.display(), MAX_DOCUMENT >> 20));
+    if meta.is_file() {
+        if meta.len() > MAX_DOCUMENT {
+            return Err(too_big(format!("{} bytes", meta.len())));
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        f.read_to_end(&mut data).map_err(read_err)?;
+        return parse_json(&data);
+    }
+    let mut limited = std::io::BufReader::new(f.take(MAX_DOCUMENT + 1));
+    let de = &mut serde_json::Deserializer::from_reader(&mut limited);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(_) if limited.get_ref().limit() == 0 => Err(too_big("the stream".into())),
+        Err(e) => {
+            let field = e.path().to_string();
+            let field = if field == "." { "(document)".to_string() } else { field };
+            Err(Error::Parse { field, reason: e.into_inner().to_string() })
+        }
+    }
+}
+
 /// Reads `<bundle>/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec, Error> {
-    let path = bundle.join("config.json");
-    let data = fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
-    parse_json(&data)
+    read_document(&bundle.join("config.json"))
+}
+
+/// Reads an `exec --process` file. As in runc, a process without `user` runs as 0:0.
+pub fn load_process(path: &Path) -> Result<oci_spec::runtime::Process, Error> {
+    let name = |e: Error| match e {
+        Error::Parse { field, reason } => Error::Other(format!("--process {}: {field}: {reason}", path.display())),
+        other => other,
+    };
+    let mut v: serde_json::Value = read_document(path).map_err(name)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let field = e.path().to_string();
+        name(Error::Parse { field: if field == "." { "(document)".into() } else { field }, reason: e.into_inner().to_string() })
+    })
 }
 
 #[cfg(test)]

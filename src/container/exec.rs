@@ -50,6 +50,28 @@ fn namespaces_of(c: &Container, spec: &crate::config::Spec) -> Result<(Vec<Join>
     Ok((joins, pid_join))
 }
 
+/// What a process left out is taken from the container's own process, as runc does for
+/// the fields that bound its privileges: without `capabilities` it gets the container's
+/// five sets (never the full set of the root that runs berth), without `rlimits` the
+/// container's limits, without LSM labels the container's.
+fn complete(p: &Process, spec: &crate::config::Spec) -> Process {
+    let Some(base) = spec.process().as_ref() else { return p.clone() };
+    let mut p = p.clone();
+    if p.capabilities().is_none() {
+        p.set_capabilities(base.capabilities().clone());
+    }
+    if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+        p.set_rlimits(base.rlimits().clone());
+    }
+    if p.apparmor_profile().is_none() {
+        p.set_apparmor_profile(base.apparmor_profile().clone());
+    }
+    if p.selinux_label().is_none() {
+        p.set_selinux_label(base.selinux_label().clone());
+    }
+    p
+}
+
 /// Starts the process; returns its pid (our child) once it has exec'd.
 pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let c = Container::load(rt, o.id)?;
@@ -60,6 +82,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     }
     // Parsed once: the namespaces and the seccomp profile both come from it.
     let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;
+    let process = complete(o.process, &spec);
     let (joins, pid_join) = namespaces_of(&c, &spec)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
@@ -83,7 +106,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     }
     // The container's lock is not held while the process runs.
     drop(c);
-    let console: Option<OwnedFd> = crate::tty::console_for(o.process.terminal().unwrap_or(false), o.console_socket, o.console_fd)
+    let console: Option<OwnedFd> = crate::tty::console_for(process.terminal().unwrap_or(false), o.console_socket, o.console_fd)
         .map_err(|e| Error::WrongState(e.to_string()))?;
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
     let min = 3 + o.preserve_fds as RawFd;
@@ -91,7 +114,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let console = console.map(|f| above_fd(f, min)).transpose()?;
     let listener = listener.map(|f| above_fd(f, min)).transpose()?;
     let args = enter::EnterArgs {
-        process: o.process,
+        process: &process,
         joins: &joins,
         cgroup: &cgroup,
         sync: &child_end,
