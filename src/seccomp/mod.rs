@@ -42,17 +42,50 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
     Error::Invalid { field: field.into(), reason: reason.into() }
 }
 
+/// A CPU architecture, as far as compiling a profile for it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    Other,
+}
+
+impl Arch {
+    /// The architecture berth runs on.
+    pub fn native() -> Arch {
+        if cfg!(target_arch = "x86_64") {
+            Arch::X86_64
+        } else if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::Other
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Other => std::env::consts::ARCH,
+        }
+    }
+
+    /// Its syscall names and numbers, sorted by name, if berth has them.
+    fn syscalls(self) -> Option<&'static [(&'static str, i64)]> {
+        match self {
+            Arch::X86_64 => Some(syscalls_x86_64::SYSCALLS),
+            Arch::Aarch64 | Arch::Other => None,
+        }
+    }
+}
+
 /// The syscall number of `name` on this architecture.
 pub fn syscall_number(name: &str) -> Option<i64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        syscalls_x86_64::SYSCALLS.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| syscalls_x86_64::SYSCALLS[i].1)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = name;
-        None
-    }
+    number_on(Arch::native().syscalls()?, name)
+}
+
+fn number_on(table: &[(&str, i64)], name: &str) -> Option<i64> {
+    table.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| table[i].1)
 }
 
 const EPERM: u32 = 1;
@@ -112,6 +145,21 @@ fn finish(chains: Chains) -> BTreeMap<i64, Vec<SeccompRule>> {
 }
 
 pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
+    compile_for(s, Arch::native())
+}
+
+/// Compiles for `arch`. A profile with rules is refused on an architecture berth has no
+/// syscall table for: skipping every rule would turn a deny-list profile into "allow
+/// everything", failing open.
+fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
+    let has_rules = s.syscalls().iter().flatten().any(|sc| !sc.names().is_empty());
+    let table = match arch.syscalls() {
+        Some(t) => t,
+        None if has_rules => {
+            return Err(invalid(".syscalls", format!("berth has no syscall table for {}: refusing a profile whose rules it cannot compile", arch.name())));
+        }
+        None => &[],
+    };
     if s.listener_metadata().is_some() && s.listener_path().is_none() {
         return Err(invalid(".listenerMetadata", "is set without listenerPath"));
     }
@@ -153,7 +201,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
         // All of a rule's args must match (AND); rules for one syscall combine with OR.
         let rule = if conds.is_empty() { None } else { Some(SeccompRule::new(conds).map_err(|e| invalid(&field, e.to_string()))?) };
         for name in sc.names() {
-            let Some(nr) = syscall_number(name) else {
+            let Some(nr) = number_on(table, name) else {
                 // As runc: a name this architecture does not know is skipped.
                 crate::logging::debug(&format!("seccomp: unknown syscall {name:?} skipped"));
                 continue;
@@ -164,7 +212,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
             }
         }
     }
-    let arch = target_arch()?;
+    let arch = target_arch(arch)?;
     let mut filters = Vec::new();
     if key(&default) != key(&SeccompAction::Allow) {
         let f = SeccompFilter::new(finish(all), default.clone(), SeccompAction::Allow, arch).map_err(|e| invalid("", e.to_string()))?;
@@ -196,13 +244,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled, Error> {
     Ok(Compiled { filters, flags, notify, listener_metadata: s.listener_metadata().clone() })
 }
 
-fn target_arch() -> Result<TargetArch, Error> {
-    if cfg!(target_arch = "x86_64") {
-        Ok(TargetArch::x86_64)
-    } else if cfg!(target_arch = "aarch64") {
-        Ok(TargetArch::aarch64)
-    } else {
-        Err(invalid("", "seccomp is not supported on this architecture"))
+fn target_arch(arch: Arch) -> Result<TargetArch, Error> {
+    match arch {
+        Arch::X86_64 => Ok(TargetArch::x86_64),
+        Arch::Aarch64 => Ok(TargetArch::aarch64),
+        Arch::Other => Err(invalid("", format!("seccomp is not supported on {}", arch.name()))),
     }
 }
 
@@ -312,6 +358,21 @@ mod tests {
         assert_eq!(ps["fds"][0], "seccompFd");
         assert_eq!(ps["pid"], 42);
         assert_eq!(ps["state"]["id"], "c");
+    }
+
+    #[test]
+    fn rules_are_never_dropped_for_lack_of_a_syscall_table() {
+        // Deny-list profile: allow by default, refuse mount. Without a table for the
+        // architecture, compiling it would load "allow everything".
+        let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]}));
+        match compile_for(&p, Arch::Aarch64) {
+            Err(Error::Invalid { field, reason }) => assert!(field == ".syscalls" && reason.contains("aarch64"), "{reason}"),
+            other => panic!("{:?}", other.map(|c| c.filters.len())),
+        }
+        assert!(compile_for(&p, Arch::X86_64).is_ok());
+        // A profile with no rules means the same everywhere.
+        let only_default = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO"}));
+        assert_eq!(compile_for(&only_default, Arch::Aarch64).unwrap().filters.len(), 1);
     }
 
     #[test]
