@@ -88,13 +88,17 @@ fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<()
     // Its own process group, so that a timeout kills the hook and everything it started.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().map_err(|source| Error::Spawn { kind, index, path: path.clone(), source })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin must not make us fail (EPIPE).
-        let _ = stdin.write_all(state.as_bytes());
-    }
     let timeout = h.timeout().map(|t| Duration::from_secs(t.max(0) as u64));
-    if let Some(t) = timeout {
-        if !wait_exit(child.id() as i32, t) {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    if let Some(stdin) = child.stdin.take() {
+        // The timeout covers handing over the state too: a hook that never reads its
+        // stdin must not block us once the state is larger than the pipe buffer. A hook
+        // that exits without reading must not make us fail (EPIPE).
+        write_state(stdin, state.as_bytes(), deadline);
+    }
+    if let (Some(t), Some(deadline)) = (timeout, deadline) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !wait_exit(child.id() as i32, left) {
             // SAFETY: kill of the process group our child leads.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
@@ -110,6 +114,35 @@ fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<()
         stderr = format!(", stderr: {stderr}");
     }
     Err(Error::Failed { kind, index, path, status: out.status.to_string(), stderr })
+}
+
+/// Writes the state to the hook's stdin, giving up at `deadline` (never, without one) or
+/// when the hook closed its end; the pipe is closed when this returns.
+fn write_state(mut stdin: std::process::ChildStdin, mut data: &[u8], deadline: Option<std::time::Instant>) {
+    let Some(deadline) = deadline else {
+        let _ = stdin.write_all(data);
+        return;
+    };
+    let fd = stdin.as_raw_fd();
+    // SAFETY: fcntl on the pipe we own.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    while !data.is_empty() {
+        match stdin.write(data) {
+            Ok(0) => return,
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: poll on one pollfd we own.
+                unsafe { libc::poll(&mut p, 1, left.as_millis().clamp(1, i32::MAX as u128) as i32) };
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Waits up to `t` for the process to exit (without reaping it). True if it exited.
@@ -166,5 +199,20 @@ mod tests {
         }
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 5"], "timeout": 1}));
         assert!(matches!(run_one(&h, "prestart", 0, "{}"), Err(Error::Timeout { .. })));
+    }
+
+    #[test]
+    fn the_timeout_covers_a_state_the_hook_never_reads() {
+        // 1 MiB of state: far more than a pipe holds; the hook never reads stdin.
+        let state = format!("{{\"id\":\"{}\"}}", "x".repeat(1 << 20));
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}));
+        let t = std::time::Instant::now();
+        assert!(matches!(run_one(&h, "prestart", 0, &state), Err(Error::Timeout { .. })));
+        assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+        // A hook that exits without reading is a success, whatever the state's size.
+        let h = hook(serde_json::json!({"path": "/bin/true", "timeout": 5}));
+        run_one(&h, "prestart", 0, &state).unwrap();
+        let h = hook(serde_json::json!({"path": "/bin/true"}));
+        run_one(&h, "prestart", 0, &state).unwrap();
     }
 }
