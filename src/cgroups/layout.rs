@@ -17,7 +17,11 @@ pub struct Layout {
 
 impl Layout {
     pub fn detect() -> Layout {
-        match std::fs::read_to_string("/proc/self/mountinfo") {
+        let mountinfo = crate::util::procfs::ProcFs::host().and_then(|p| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut p.open("self/mountinfo", libc::O_RDONLY)?, &mut s).map(|_| s)
+        });
+        match mountinfo {
             Ok(s) => Layout::parse(&s),
             Err(_) => Layout::default(),
         }

@@ -1,5 +1,8 @@
-//! Small helpers shared by every module: time stamps, atomic files, /proc readers.
+//! Small helpers shared by every module: time stamps, atomic files, /proc readers, the
+//! verified procfs handle and the fd-based mount API.
 
 pub mod fs;
+pub mod mount;
 pub mod proc;
+pub mod procfs;
 pub mod time;

@@ -23,7 +23,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    parse_stat(&super::fs::read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?)
+    parse_stat(&super::procfs::ProcFs::host().ok()?.read_small(&format!("{pid}/stat")).ok()?)
 }
 
 /// True when `pid` is alive (not a zombie, not dead) and started at `start_time`: a pid
