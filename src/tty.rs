@@ -55,16 +55,40 @@ pub fn console_for(terminal: bool, path: Option<&Path>, connected: Option<RawFd>
     }
 }
 
-/// A pty made in the current mount namespace (/dev/ptmx must lead to the container's
-/// devpts): returns (master, slave).
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
+/// The container's `/dev/<name>` directory or file, opened inside the current root with
+/// no symlink followed on the way or at the end.
+fn open_dev(rel: &str, flags: i32) -> Result<OwnedFd, Error> {
+    let root = crate::util::fs::open_cloexec(Path::new("/")).map_err(|e| Error::Console(e.to_string()))?;
+    crate::rootfs::paths::open_in_root_nofollow(root.as_raw_fd(), Path::new(rel), flags)
+        .map_err(|e| Error::Pty { what: "open the container's /dev", source: io::Error::new(e.kind(), format!("/{rel}: {e}")) })
+}
+
+/// A pty made in the current mount namespace, from the container's devpts: `/dev/pts`
+/// must be a devpts directory reached without a symlink, and its `ptmx` the ptmx node,
+/// so that a container cannot hand berth another file as its terminal. Returns
+/// (master, slave).
 pub fn open_pty(width: u16, height: u16) -> Result<(OwnedFd, OwnedFd), Error> {
-    // SAFETY: plain open/ioctl calls on fds we own.
+    let pts = open_dev("dev/pts", libc::O_PATH | libc::O_DIRECTORY)?;
+    // SAFETY: fstatfs into a zeroed struct, then plain open/ioctl calls on fds we own.
     unsafe {
-        let m = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let mut sfs: libc::statfs = std::mem::zeroed();
+        if libc::fstatfs(pts.as_raw_fd(), &mut sfs) != 0 {
+            return Err(last("fstatfs /dev/pts"));
+        }
+        if sfs.f_type as i64 != DEVPTS_SUPER_MAGIC {
+            return Err(Error::Pty { what: "open /dev/pts/ptmx", source: io::Error::other("/dev/pts is not a devpts filesystem") });
+        }
+        let m = libc::openat(pts.as_raw_fd(), c"ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
         if m < 0 {
-            return Err(last("open /dev/ptmx"));
+            return Err(last("open /dev/pts/ptmx"));
         }
         let master = OwnedFd::from_raw_fd(m);
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(m, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
+            return Err(Error::Pty { what: "open /dev/pts/ptmx", source: io::Error::other("is not the ptmx device (5:2)") });
+        }
         let unlock: libc::c_int = 0;
         if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
             return Err(last("unlock pty"));
@@ -154,15 +178,44 @@ pub fn become_stdio(slave: &OwnedFd) -> Result<(), Error> {
     Ok(())
 }
 
-/// Bind-mounts the slave over /dev/console inside the current root (after pivot_root),
-/// resolving /dev/console inside the root (never following it out).
+/// Bind-mounts the slave over /dev/console inside the current root (after pivot_root).
+///
+/// Attack stopped (CVE-2025-52565 class): /dev/console may be planted by the image as a
+/// symlink to, say, a /proc file, and mounting the terminal "on /dev/console" would then
+/// mount it over that file. Nothing is followed here: /dev is reached without symlinks,
+/// a missing /dev/console is made by berth as an empty regular file (O_EXCL), an existing
+/// one must be a regular file or a character device (the host's, under a bound /dev), and
+/// the terminal is attached onto that very fd.
 pub fn bind_console(slave: &OwnedFd) -> Result<(), Error> {
-    let root = crate::util::fs::open_cloexec(Path::new("/")).map_err(|e| Error::Console(e.to_string()))?;
-    let target = crate::rootfs::paths::ensure_in_root(root.as_raw_fd(), Path::new("dev/console"), crate::rootfs::paths::Kind::File)
-        .map_err(|e| Error::Console(e.to_string()))?;
-    let src = format!("/proc/self/fd/{}", slave.as_raw_fd());
-    nix::mount::mount(Some(src.as_str()), &crate::rootfs::paths::fd_path(&target), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| Error::Console(e.to_string()))
+    let dev = open_dev("dev", libc::O_PATH | libc::O_DIRECTORY)?;
+    let console = |e: io::Error| Error::Console(e.to_string());
+    // SAFETY: openat relative to the /dev fd; a new fd or -1.
+    let made = unsafe { libc::openat(dev.as_raw_fd(), c"console".as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC, 0o600) };
+    let target = if made >= 0 {
+        // SAFETY: made is a new fd.
+        unsafe { OwnedFd::from_raw_fd(made) }
+    } else {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(console(e));
+        }
+        // SAFETY: openat of the existing name, not following a link; a new fd or -1.
+        let fd = unsafe { libc::openat(dev.as_raw_fd(), c"console".as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(console(io::Error::last_os_error()));
+        }
+        // SAFETY: fd is new.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| console(e.into()))?;
+        let t = st.st_mode & libc::S_IFMT;
+        if t != libc::S_IFREG && t != libc::S_IFCHR {
+            let what = if t == libc::S_IFLNK { "a symlink" } else { "neither a regular file nor a character device" };
+            return Err(Error::Console(format!("is {what}: refusing to mount the terminal over it")));
+        }
+        fd
+    };
+    let tree = crate::util::mount::clone_tree(slave.as_raw_fd(), Path::new(""), false).map_err(console)?;
+    crate::util::mount::attach(&tree, &target).map_err(console)
 }
 
 /// Everything a process with `terminal: true` does: make the pty, send the master,

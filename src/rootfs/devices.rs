@@ -3,14 +3,14 @@
 //! bind mounts of the host's nodes onto empty files, as runc does.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::paths::{self, Kind};
 use super::Error;
+use crate::util::mount as m;
 
 /// A device node to create: (path, type, major, minor, mode, uid, gid).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,39 +59,57 @@ fn makedev(major: i64, minor: i64) -> libc::dev_t {
 
 /// Creates one node under `root`. An existing file is accepted only if it is the same
 /// device; anything else is an error (never silently replaced).
+///
+/// Race stopped: the owner is set on an fd of the node just made (checked to be that
+/// node), never by a name looked up again, and the mode is exact from mknod itself (the
+/// umask is cleared around it), so no chmod by name follows a swapped-in link.
 pub fn create(root: RawFd, n: &Node, in_userns: bool) -> Result<(), Error> {
     let rel = paths::relative(Path::new(&n.path));
     let err = |reason: String| Error::Device { path: n.path.clone(), reason };
+    let same = |st: &libc::stat| (st.st_mode & libc::S_IFMT) == n.kind && (n.kind == libc::S_IFIFO || st.st_rdev == makedev(n.major, n.minor));
     if let Ok(fd) = paths::open_in_root(root, &rel, libc::O_PATH | libc::O_NOFOLLOW, 0) {
         let st = nix::sys::stat::fstat(&fd).map_err(|e| err(e.to_string()))?;
-        let same = (st.st_mode & libc::S_IFMT) == n.kind && (n.kind == libc::S_IFIFO || st.st_rdev == makedev(n.major, n.minor));
-        if same {
+        if same(&st) {
             return Ok(());
         }
         return Err(err("exists and is not the requested device".into()));
     }
     if in_userns {
+        // mknod is not allowed in a user namespace: a bind of the host's node.
+        let tree = m::clone_tree(libc::AT_FDCWD, Path::new(&n.path), false).map_err(|e| err(format!("bind from host: {e}")))?;
         let target = paths::ensure_in_root(root, &rel, Kind::File).map_err(|e| err(e.to_string()))?;
-        return mount(Some(n.path.as_str()), &paths::fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| err(format!("bind from host: {e}")));
+        return m::attach(&tree, &target).map_err(|e| err(format!("bind from host: {e}")));
     }
     let parent_rel = rel.parent().unwrap_or(Path::new(""));
     let parent = paths::ensure_in_root(root, parent_rel, Kind::Dir).map_err(|e| err(e.to_string()))?;
     let name = rel.file_name().ok_or_else(|| err("no file name".into()))?;
     let cname = CString::new(name.as_encoded_bytes()).map_err(|_| err("bad name".into()))?;
-    // The O_PATH parent fd cannot be used by mknodat; go through its /proc path.
-    let dir = crate::util::fs::open_cloexec(&paths::fd_path(&parent)).map_err(|e| err(e.to_string()))?;
-    // SAFETY: mknodat/fchownat/fchmodat relative to a directory fd inside the root.
-    unsafe {
-        if libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), n.kind | n.mode, makedev(n.major, n.minor)) != 0 {
-            return Err(err(format!("mknod: {}", std::io::Error::last_os_error())));
-        }
-        if libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW) != 0 {
+    // SAFETY: umask/mknodat relative to a directory fd inside the root (O_PATH directory
+    // fds are valid for *at calls); the umask is restored at once (single-threaded init).
+    let r = unsafe {
+        let old = libc::umask(0);
+        let r = libc::mknodat(parent.as_raw_fd(), cname.as_ptr(), n.kind | n.mode, makedev(n.major, n.minor));
+        libc::umask(old);
+        r
+    };
+    if r != 0 {
+        return Err(err(format!("mknod: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: openat of the name just made, not following a link.
+    let fd = unsafe { libc::openat(parent.as_raw_fd(), cname.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(err(format!("open after mknod: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: fd is new and ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| err(e.to_string()))?;
+    if !same(&st) {
+        return Err(err("replaced while being made".into()));
+    }
+    if (n.uid, n.gid) != (st.st_uid, st.st_gid) {
+        // SAFETY: fchownat on the node's own fd (AT_EMPTY_PATH).
+        if unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), n.uid, n.gid, libc::AT_EMPTY_PATH) } != 0 {
             return Err(err(format!("chown: {}", std::io::Error::last_os_error())));
-        }
-        // mknod applied the umask; set the exact mode.
-        if libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), n.mode, 0) != 0 {
-            return Err(err(format!("chmod: {}", std::io::Error::last_os_error())));
         }
     }
     Ok(())
@@ -100,14 +118,12 @@ pub fn create(root: RawFd, n: &Node, in_userns: bool) -> Result<(), Error> {
 /// /dev/fd, /dev/std{in,out,err} and /dev/ptmx, as runc makes them.
 pub fn symlinks(root: RawFd) -> Result<(), Error> {
     let dev = paths::ensure_in_root(root, Path::new("dev"), Kind::Dir).map_err(|e| Error::Device { path: "/dev".into(), reason: e.to_string() })?;
-    let dir = crate::util::fs::open_cloexec(&paths::fd_path(&dev)).map_err(|e| Error::Device { path: "/dev".into(), reason: e.to_string() })?;
-    for (target, name) in [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")] {
-        let (t, n) = (CString::new(target).unwrap_or_default(), CString::new(name).unwrap_or_default());
+    for (target, name) in [(c"/proc/self/fd", c"fd"), (c"/proc/self/fd/0", c"stdin"), (c"/proc/self/fd/1", c"stdout"), (c"/proc/self/fd/2", c"stderr"), (c"pts/ptmx", c"ptmx")] {
         // SAFETY: symlinkat relative to the /dev directory fd inside the root.
-        if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } != 0 {
+        if unsafe { libc::symlinkat(target.as_ptr(), dev.as_raw_fd(), name.as_ptr()) } != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(Error::Device { path: format!("/dev/{name}"), reason: e.to_string() });
+                return Err(Error::Device { path: format!("/dev/{}", name.to_string_lossy()), reason: e.to_string() });
             }
         }
     }

@@ -11,12 +11,13 @@ mod pivot;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::Cgroup;
+use crate::util::mount as m;
 
 pub use mounts::propagation as propagation_flag;
 pub use pivot::{move_root, pivot};
@@ -112,35 +113,41 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
 
 /// A `cgroup` mount: cgroup2 itself on a v2 host with a cgroup namespace; otherwise a
 /// tmpfs with the container's own cgroup directories bound into it (never the host's
-/// whole hierarchy).
+/// whole hierarchy). Each is made detached and attached onto an fd resolved in the root.
 fn mount_cgroup(root: RawFd, index: usize, dest: &Path, opts: &mounts::Options, s: &Setup) -> Result<(), Error> {
-    let err = |what: String| move |source| Error::Mount { what, source };
-    let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let err = |what: String| move |e: io::Error| Error::Io(format!("mounts[{index}] {what}"), e);
+    let base = m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC;
+    let per_mount = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     let target = paths::ensure_in_root(root, dest, paths::Kind::Dir).map_err(|e| Error::Config(format!("mounts[{index}].destination"), e.to_string()))?;
     let only_v2 = s.cgroup.dirs.len() == 1 && s.cgroup.dirs[0].v2;
     if only_v2 && s.new_cgroupns {
-        return mount(Some("cgroup2"), &paths::fd_path(&target), Some("cgroup2"), (opts.flags & !MsFlags::MS_BIND) | base, None::<&str>)
-            .map_err(err(format!("mounts[{index}] cgroup2")));
+        let tree = m::new_fs("cgroup2", Some("cgroup2"), &[], mounts::attrs_of(per_mount) | base).map_err(err("cgroup2".into()))?;
+        return m::attach(&tree, &target).map_err(err("cgroup2".into()));
     }
     if only_v2 {
-        let p = paths::fd_path(&target);
-        mount(Some(&s.cgroup.dirs[0].path), &p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(err(format!("mounts[{index}] cgroup bind")))?;
-        return mounts::remount_bind(&p, (opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC)) | base, s.in_userns).map_err(err(format!("mounts[{index}] cgroup remount")));
+        let tree = m::clone_tree(libc::AT_FDCWD, &s.cgroup.dirs[0].path, true).map_err(err("cgroup bind".into()))?;
+        let mut a = mounts::remount_attr(per_mount, s.in_userns);
+        a.set |= base;
+        a.clear &= !base;
+        m::set_attr(&tree, false, &a).map_err(err("cgroup flags".into()))?;
+        return m::attach(&tree, &target).map_err(err("cgroup bind".into()));
     }
-    mount(Some("tmpfs"), &paths::fd_path(&target), Some("tmpfs"), base, Some("mode=755")).map_err(err(format!("mounts[{index}] cgroup tmpfs")))?;
+    let tmpfs = m::new_fs("tmpfs", Some("tmpfs"), &["mode=755".into()], base).map_err(err("cgroup tmpfs".into()))?;
+    m::attach(&tmpfs, &target).map_err(err("cgroup tmpfs".into()))?;
     drop(target);
     let rel = paths::relative(dest);
     for d in &s.cgroup.dirs {
         let name = if d.v2 { "unified".to_string() } else { d.controllers.join(",").replace("name=", "") };
         let sub = paths::ensure_in_root(root, &rel.join(&name), paths::Kind::Dir).map_err(|e| Error::Io(name.clone(), e))?;
-        let p = paths::fd_path(&sub);
-        mount(Some(&d.path), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(err(format!("mounts[{index}] cgroup {name}")))?;
-        let sub = paths::open_in_root(root, &rel.join(&name), libc::O_PATH, 0).map_err(|e| Error::Io(name.clone(), e))?;
-        mounts::remount_bind(&paths::fd_path(&sub), (opts.flags & MsFlags::MS_RDONLY) | base, s.in_userns).map_err(err(format!("mounts[{index}] cgroup {name} remount")))?;
+        let tree = m::clone_tree(libc::AT_FDCWD, &d.path, false).map_err(err(format!("cgroup {name}")))?;
+        let mut a = mounts::remount_attr(per_mount & MsFlags::MS_RDONLY, s.in_userns);
+        a.set |= base;
+        a.clear &= !base;
+        m::set_attr(&tree, false, &a).map_err(err(format!("cgroup {name} flags")))?;
+        m::attach(&tree, &sub).map_err(err(format!("cgroup {name}")))?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
-        let t = paths::open_in_root(root, &rel, libc::O_PATH, 0).map_err(|e| Error::Io(dest.display().to_string(), e))?;
-        mount(None::<&str>, &paths::fd_path(&t), None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base, Some("mode=755")).map_err(err(format!("mounts[{index}] cgroup ro")))?;
+        m::set_attr(&tmpfs, false, &m::Attr { set: m::ATTR_RDONLY, ..Default::default() }).map_err(err("cgroup ro".into()))?;
     }
     Ok(())
 }
@@ -152,6 +159,7 @@ pub fn finalize(spec: &Spec) -> Result<(), Error> {
     if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
         mask_paths(root.as_raw_fd(), masked)?;
     }
+    let ro = m::Attr { set: m::ATTR_RDONLY, ..Default::default() };
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         let rel = paths::relative(Path::new(p));
         let fd = match paths::open_in_root(root.as_raw_fd(), &rel, libc::O_PATH, 0) {
@@ -159,17 +167,18 @@ pub fn finalize(spec: &Spec) -> Result<(), Error> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(Error::Io(format!("readonlyPaths {p}"), e)),
         };
-        let fp = paths::fd_path(&fd);
-        mount(Some(&fp), &fp, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|source| Error::Mount { what: format!("readonlyPaths {p}"), source })?;
-        let fd = paths::open_in_root(root.as_raw_fd(), &rel, libc::O_PATH, 0).map_err(|e| Error::Io(format!("readonlyPaths {p}"), e))?;
-        mounts::remount_bind_readonly(&paths::fd_path(&fd))
-            .map_err(|source| Error::Mount { what: format!("readonlyPaths {p} remount"), source })?;
+        // A read-only copy of the path (with its submounts) over itself. Only RDONLY is
+        // set: the path keeps nosuid/nodev/noexec, as with runc.
+        let err = |e| Error::Io(format!("readonlyPaths {p}"), e);
+        let tree = m::clone_tree(fd.as_raw_fd(), Path::new(""), true).map_err(err)?;
+        m::set_attr(&tree, false, &ro).map_err(err)?;
+        m::attach(&tree, &fd).map_err(err)?;
     }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(|source| Error::Mount { what: "rootfsPropagation".into(), source })?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        mounts::remount_bind_readonly(Path::new("/")).map_err(|source| Error::Mount { what: "make root read-only".into(), source })?;
+        m::set_attr(&root, false, &ro).map_err(|e| Error::Io("make root read-only".into(), e))?;
     }
     Ok(())
 }
@@ -179,10 +188,9 @@ pub fn finalize(spec: &Spec) -> Result<(), Error> {
 /// Attack stopped (CVE-2025-31133 class): if the container's /dev/null were a symlink or
 /// another file (e.g. pointing at /proc/sys/kernel/core_pattern), binding "it" over a
 /// masked path would expose, not mask. The source is opened once, checked to be the
-/// character device 1:3, and that very fd is what gets bound.
+/// character device 1:3, and a bind of that very fd is what covers each masked file.
 fn mask_paths(root: RawFd, masked: &[String]) -> Result<(), Error> {
-    let mut null: Option<PathBuf> = None;
-    let mut _null_fd = None;
+    let mut null: Option<OwnedFd> = None;
     for p in masked {
         let rel = paths::relative(Path::new(p));
         let fd = match paths::open_in_root(root, &rel, libc::O_PATH, 0) {
@@ -190,10 +198,11 @@ fn mask_paths(root: RawFd, masked: &[String]) -> Result<(), Error> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(Error::Io(format!("maskedPaths {p}"), e)),
         };
-        let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::Io(format!("maskedPaths {p}"), e.into()))?;
-        let target = paths::fd_path(&fd);
+        let err = |e| Error::Io(format!("maskedPaths {p}"), e);
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| err(e.into()))?;
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            mount(Some("tmpfs"), &target, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(|source| Error::Mount { what: format!("maskedPaths {p}"), source })?;
+            let tree = m::new_fs("tmpfs", Some("tmpfs"), &["ro".into()], m::ATTR_RDONLY).map_err(err)?;
+            m::attach(&tree, &fd).map_err(err)?;
             continue;
         }
         if null.is_none() {
@@ -202,11 +211,11 @@ fn mask_paths(root: RawFd, masked: &[String]) -> Result<(), Error> {
             if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != libc::makedev(1, 3) {
                 return Err(Error::Device { path: "/dev/null".into(), reason: "is not the null device (1:3): refusing to use it to mask paths".into() });
             }
-            null = Some(paths::fd_path(&n));
-            _null_fd = Some(n);
+            null = Some(n);
         }
-        if let Some(src) = &null {
-            mount(Some(src), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|source| Error::Mount { what: format!("maskedPaths {p}"), source })?;
+        if let Some(n) = &null {
+            let tree = m::clone_tree(n.as_raw_fd(), Path::new(""), false).map_err(err)?;
+            m::attach(&tree, &fd).map_err(err)?;
         }
     }
     Ok(())

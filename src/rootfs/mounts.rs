@@ -1,13 +1,14 @@
 //! config.json mount options → mount(2) flags, propagation and filesystem data, and the
 //! mounting of one entry inside the rootfs.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 
 use super::paths::{self, Kind};
 use super::Error;
+use crate::util::mount as m;
 
 /// A mount entry's options, split the way mount(2) wants them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,41 @@ pub struct Options {
     pub clear: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
+    /// The recursive options (`rro`, `rnosuid`, ...): applied to the mount and every
+    /// mount below it (mount_setattr with AT_RECURSIVE).
+    pub recursive: m::Attr,
+}
+
+/// What a recursive mount option (`rro`, `rnosuid`, ...) does to the mount and every
+/// mount below it (mount_setattr with AT_RECURSIVE), as runc reads them.
+enum Recursive {
+    Set(u64),
+    Clear(u64),
+    /// An atime mode (relatime is 0): the atime bits are cleared, then this one set.
+    Atime(u64),
+}
+
+fn recursive_option(opt: &str) -> Option<Recursive> {
+    use Recursive::*;
+    Some(match opt {
+        "rro" => Set(m::ATTR_RDONLY),
+        "rrw" => Clear(m::ATTR_RDONLY),
+        "rnosuid" => Set(m::ATTR_NOSUID),
+        "rsuid" => Clear(m::ATTR_NOSUID),
+        "rnodev" => Set(m::ATTR_NODEV),
+        "rdev" => Clear(m::ATTR_NODEV),
+        "rnoexec" => Set(m::ATTR_NOEXEC),
+        "rexec" => Clear(m::ATTR_NOEXEC),
+        "rnodiratime" => Set(m::ATTR_NODIRATIME),
+        "rdiratime" => Clear(m::ATTR_NODIRATIME),
+        "rnosymfollow" => Set(m::ATTR_NOSYMFOLLOW),
+        "rsymfollow" => Clear(m::ATTR_NOSYMFOLLOW),
+        "rnoatime" => Atime(m::ATTR_NOATIME),
+        "rstrictatime" => Atime(m::ATTR_STRICTATIME),
+        // Clearing noatime, relatime or strictatime leaves the kernel's default, relatime.
+        "rrelatime" | "ratime" | "rnorelatime" | "rnostrictatime" => Atime(m::ATTR_RELATIME),
+        _ => return None,
+    })
 }
 
 pub fn propagation(opt: &str) -> Option<MsFlags> {
@@ -33,8 +69,26 @@ pub fn propagation(opt: &str) -> Option<MsFlags> {
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new() };
+    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default() };
     for opt in opts {
+        if let Some(r) = recursive_option(opt) {
+            let a = &mut o.recursive;
+            match r {
+                Recursive::Set(b) => {
+                    a.set |= b;
+                    a.clear &= !b;
+                }
+                Recursive::Clear(b) => {
+                    a.clear |= b;
+                    a.set &= !b;
+                }
+                Recursive::Atime(mode) => {
+                    a.clear |= m::ATTR_ATIME_MASK;
+                    a.set = (a.set & !m::ATTR_ATIME_MASK) | mode;
+                }
+            }
+            continue;
+        }
         let (set, clear) = match opt.as_str() {
             "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
             "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
@@ -84,42 +138,63 @@ pub fn parse_options(opts: &[String]) -> Options {
     o
 }
 
-/// A mount's nosuid/nodev/noexec/rdonly flags. On a mount made in a less privileged user
-/// namespace the kernel locks them: a bind remount must keep them or it fails with EPERM.
-fn current_flags(target: &Path) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(target) else { return MsFlags::empty() };
-    use nix::sys::statvfs::FsFlags;
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    for (s, m) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+/// The mount attributes (util::mount::ATTR_*) of mount(2) per-mount flags.
+pub fn attrs_of(flags: MsFlags) -> u64 {
+    let mut a = 0;
+    for (f, attr) in [
+        (MsFlags::MS_RDONLY, m::ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, m::ATTR_NOSUID),
+        (MsFlags::MS_NODEV, m::ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, m::ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, m::ATTR_NODIRATIME),
     ] {
-        if f.contains(s) {
-            out |= m;
+        if flags.contains(f) {
+            a |= attr;
         }
     }
-    out
-}
-
-/// Remounts a bind mount with `flags`, keeping the flags the kernel locked on it.
-pub fn remount_bind(target: &Path, flags: MsFlags, in_userns: bool) -> nix::Result<()> {
-    let mut f = flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    if in_userns {
-        f |= current_flags(target) & !MsFlags::MS_RDONLY;
+    if flags.contains(MsFlags::MS_NOATIME) {
+        a |= m::ATTR_NOATIME;
+    } else if flags.contains(MsFlags::MS_STRICTATIME) {
+        a |= m::ATTR_STRICTATIME;
     }
-    mount(None::<&str>, target, None::<&str>, f, None::<&str>)
+    a
 }
 
-/// Remounts a bind mount read-only, keeping its nosuid/nodev/noexec (as runc does): a bind
-/// remount sets exactly the flags it is given, so a read-only /proc/sys would otherwise
-/// lose the noexec/nosuid/nodev of the /proc it came from.
-/// The current flags include those a user namespace locks, so this suits both cases.
-pub fn remount_bind_readonly(target: &Path) -> nix::Result<()> {
-    let f = MsFlags::MS_RDONLY | current_flags(target) | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    mount(None::<&str>, target, None::<&str>, f, None::<&str>)
+/// What mount(2) with MS_BIND|MS_REMOUNT|`flags` does to a bind mount, as attribute
+/// changes: the per-mount flags become exactly `flags` (runc's and the kernel's rule for
+/// a bind remount). In a user namespace the flags the mount came with are locked by the
+/// kernel, so there only what `flags` adds is set and nothing is cleared.
+pub fn remount_attr(flags: MsFlags, in_userns: bool) -> m::Attr {
+    let set = attrs_of(flags);
+    if in_userns {
+        return m::Attr { set, ..Default::default() };
+    }
+    let all = m::ATTR_RDONLY | m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC | m::ATTR_NODIRATIME;
+    m::Attr { set, clear: (all & !set) | m::ATTR_ATIME_MASK, ..Default::default() }
+}
+
+/// Superblock flags of a new filesystem, as fsconfig knows them.
+fn sb_flags(flags: MsFlags) -> Vec<String> {
+    [
+        (MsFlags::MS_RDONLY, "ro"),
+        (MsFlags::MS_SYNCHRONOUS, "sync"),
+        (MsFlags::MS_DIRSYNC, "dirsync"),
+        (MsFlags::MS_LAZYTIME, "lazytime"),
+        (MsFlags::MS_MANDLOCK, "mand"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, n)| n.to_string())
+    .collect()
+}
+
+/// Applies the entry's propagation options to an attached mount, in order.
+pub fn set_propagation(fd: &OwnedFd, propagation: &[MsFlags]) -> std::io::Result<()> {
+    for p in propagation {
+        let bits = *p & !MsFlags::MS_REC;
+        m::set_attr(fd, p.contains(MsFlags::MS_REC), &m::Attr { propagation: bits.bits() as u64, ..Default::default() })?;
+    }
+    Ok(())
 }
 
 /// One `mounts[]` entry to mount inside the rootfs.
@@ -131,52 +206,44 @@ pub struct Entry<'a> {
     pub options: Options,
 }
 
-/// Mounts one entry. `root` is an fd on the rootfs directory.
+/// Mounts one entry. `root` is an fd on the rootfs directory. The mount is made detached,
+/// given its flags there, attached onto the destination resolved once inside the rootfs,
+/// and given its propagation through the same fd: no path is looked up twice.
 pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error> {
     let field = |what: &str| format!("mounts[{}].{what}", e.index);
+    let mount_err = |op: &str, err: std::io::Error| Error::Io(format!("mounts[{}] ({} on {}) {op}", e.index, e.typ, e.destination.display()), err);
     let is_bind = e.options.flags.contains(MsFlags::MS_BIND);
-    let kind = if is_bind {
+    let per_mount = e.options.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if e.options.flags.contains(MsFlags::MS_REMOUNT) {
+        let target = paths::open_in_root(root, &paths::relative(e.destination), libc::O_PATH, 0)
+            .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?;
+        m::set_attr(&target, false, &remount_attr(per_mount, in_userns)).map_err(|err| mount_err("remount", err))?;
+        m::set_attr(&target, true, &e.options.recursive).map_err(|err| mount_err("recursive options", err))?;
+        return set_propagation(&target, &e.options.propagation).map_err(|err| mount_err("propagation", err));
+    }
+    let (tree, kind) = if is_bind {
         let src = e.source.as_deref().ok_or_else(|| Error::Config(field("source"), "a bind mount needs a source".into()))?;
-        match std::fs::metadata(src) {
-            Ok(m) if m.is_dir() => Kind::Dir,
-            Ok(_) => Kind::File,
-            Err(err) => return Err(Error::Config(field("source"), format!("{}: {err}", src.display()))),
+        let tree = m::clone_tree(libc::AT_FDCWD, src, e.options.flags.contains(MsFlags::MS_REC))
+            .map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?;
+        let st = nix::sys::stat::fstat(&tree).map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?;
+        let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
+        // Per-mount flags on a bind mount take effect as a remount would give them.
+        if !per_mount.is_empty() {
+            m::set_attr(&tree, false, &remount_attr(per_mount, in_userns)).map_err(|err| mount_err("flags", err))?;
         }
+        (tree, kind)
     } else {
-        Kind::Dir
+        let mut data = sb_flags(e.options.flags);
+        data.extend(e.options.data.iter().cloned());
+        let source = e.source.as_deref().map(|p| p.to_string_lossy().into_owned());
+        let tree = m::new_fs(e.typ, Some(source.as_deref().unwrap_or(e.typ)), &data, attrs_of(per_mount)).map_err(|err| mount_err("mount", err))?;
+        (tree, Kind::Dir)
     };
-    let target_fd = paths::ensure_in_root(root, e.destination, kind)
+    m::set_attr(&tree, true, &e.options.recursive).map_err(|err| mount_err("recursive options", err))?;
+    let target = paths::ensure_in_root(root, e.destination, kind)
         .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?;
-    let target = paths::fd_path(&target_fd);
-    let data = e.options.data.join(",");
-    let prop_mask = MsFlags::MS_SHARED | MsFlags::MS_PRIVATE | MsFlags::MS_SLAVE | MsFlags::MS_UNBINDABLE;
-    let mut flags = e.options.flags & !prop_mask;
-    if is_bind {
-        // Per-mount flags on a bind mount only take effect through a remount.
-        flags &= MsFlags::MS_BIND | MsFlags::MS_REC;
-    }
-    let mount_err = |op: &str, err: nix::Error| Error::Mount {
-        what: format!("mounts[{}] ({} on {}) {op}", e.index, e.typ, e.destination.display()),
-        source: err,
-    };
-    let fstype = if is_bind { None } else { Some(e.typ) };
-    let source = e.source.as_deref().map(Path::as_os_str).unwrap_or(std::ffi::OsStr::new(e.typ));
-    mount(Some(source), &target, fstype, flags, if data.is_empty() { None } else { Some(data.as_str()) })
-        .map_err(|err| mount_err("mount", err))?;
-    drop(target_fd);
-    // The fd above pointed at the directory under the new mount; reopen to reach the mount.
-    let mounted = paths::open_in_root(root, &paths::relative(e.destination), libc::O_PATH, 0)
-        .map_err(|err| Error::Config(field("destination"), err.to_string()))?;
-    let mounted_path = paths::fd_path(&mounted);
-    let extra = e.options.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT) & !prop_mask;
-    if is_bind && !extra.is_empty() {
-        remount_bind(&mounted_path, extra, in_userns).map_err(|err| mount_err("remount", err))?;
-    }
-    for p in &e.options.propagation {
-        mount(None::<&str>, &mounted_path, None::<&str>, *p, None::<&str>).map_err(|err| mount_err("propagation", err))?;
-    }
-    let _ = mounted.as_raw_fd();
-    Ok(())
+    m::attach(&tree, &target).map_err(|err| mount_err("mount", err))?;
+    set_propagation(&tree, &e.options.propagation).map_err(|err| mount_err("propagation", err))
 }
 
 #[cfg(test)]
@@ -191,5 +258,23 @@ mod tests {
         assert!(!o.flags.contains(MsFlags::MS_RDONLY), "a later rw clears ro");
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, vec!["mode=755", "size=64k"]);
+    }
+
+    #[test]
+    fn recursive_options_become_attributes_not_data() {
+        let v: Vec<String> = ["rro", "rnosuid", "rsuid", "rnoexec", "rnoatime", "rbind"].iter().map(|s| s.to_string()).collect();
+        let o = parse_options(&v);
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        assert_eq!(o.recursive.set, m::ATTR_RDONLY | m::ATTR_NOEXEC | m::ATTR_NOATIME);
+        assert_eq!(o.recursive.clear, m::ATTR_NOSUID | m::ATTR_ATIME_MASK, "a later rsuid undoes rnosuid");
+    }
+
+    #[test]
+    fn a_bind_remount_sets_exactly_its_flags_outside_a_user_namespace() {
+        let a = remount_attr(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID, false);
+        assert_eq!(a.set, m::ATTR_RDONLY | m::ATTR_NOSUID);
+        assert!(a.clear & m::ATTR_NODEV != 0 && a.clear & m::ATTR_RDONLY == 0);
+        let a = remount_attr(MsFlags::MS_RDONLY, true);
+        assert_eq!((a.set, a.clear), (m::ATTR_RDONLY, 0), "locked flags are kept in a user namespace");
     }
 }

@@ -5,8 +5,8 @@
 //! would follow them on the host and mount or write outside the container. Every
 //! destination is instead resolved with openat2(RESOLVE_IN_ROOT), which treats the
 //! rootfs as `/` for absolute symlinks and `..`, and RESOLVE_NO_MAGICLINKS, which refuses
-//! /proc/<pid>/fd style jumps. Mounts then target the resolved O_PATH fd through
-//! /proc/self/fd/N, so no path is looked up twice (no check-then-use window).
+//! /proc/<pid>/fd style jumps. Mounts are then attached onto the resolved O_PATH fd
+//! (util::mount), so no path is looked up twice (no check-then-use window).
 
 use std::ffi::CString;
 use std::io;
@@ -22,21 +22,17 @@ struct OpenHow {
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// openat2 of `rel` with `root` as the root of resolution.
-pub fn open_in_root(root: RawFd, rel: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+fn openat2(root: RawFd, rel: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     let c = cstr(rel)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: mode as u64,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     loop {
         // SAFETY: openat2 with a valid C string and open_how of the size passed.
         let r = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
@@ -49,6 +45,17 @@ pub fn open_in_root(root: RawFd, rel: &Path, flags: i32, mode: u32) -> io::Resul
             return Err(e);
         }
     }
+}
+
+/// openat2 of `rel` with `root` as the root of resolution.
+pub fn open_in_root(root: RawFd, rel: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    openat2(root, rel, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+/// openat2 of `rel` under `root` following no symlink at all (RESOLVE_NO_SYMLINKS), for
+/// paths that must be what they are named, such as the terminal's /dev entries.
+pub fn open_in_root_nofollow(root: RawFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
+    openat2(root, rel, flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
 }
 
 /// `/a/b/../c` → `a/b/../c` as a relative path for resolution under a root.
@@ -116,11 +123,6 @@ pub fn ensure_in_root(root: RawFd, rel: &Path, kind: Kind) -> io::Result<OwnedFd
         parent = open_in_root(root, &prefix, libc::O_PATH, 0)?;
     }
     Ok(parent)
-}
-
-/// The /proc/self/fd path naming an fd, for syscalls that take a path.
-pub fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 #[cfg(test)]
