@@ -57,8 +57,23 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // Before anything is opened: the commands that make a container process run from a
+    // sealed copy of the binary (process::seal; may re-execute), and keep the fd numbers
+    // the container is to get free of berth's own files.
+    let sealed = match &cli.command {
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => Some(crate::process::seal::ensure()),
+        _ => None,
+    };
+    if let Some(n) = cli.command.as_ref().and_then(passed_fds) {
+        reserve_fds(n);
+    }
     let format = if cli.log_format == "json" { Format::Json } else { Format::Text };
     logging::init(cli.log.as_deref(), format, cli.debug);
+    match sealed {
+        Some(Err(e)) => return report(fail(e.to_string())),
+        Some(Ok(how)) => logging::debug(&format!("running from a sealed binary: {how:?}")),
+        None => {}
+    }
     if cli.log_format != "json" && cli.log_format != "text" {
         return report(fail(format!("unknown log-format {:?}: use text or json", cli.log_format)));
     }
@@ -74,6 +89,42 @@ pub fn main() -> i32 {
     match dispatch(&rt, command) {
         Ok(code) => code,
         Err(f) => report(f),
+    }
+}
+
+/// How many fds from 3 up a command hands to the container: --preserve-fds, plus for
+/// create and run LISTEN_FDS (socket activation; exec does not pass them, as runc).
+fn passed_fds(c: &Command) -> Option<u32> {
+    let listen = || -> u32 { std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0) };
+    let n = match c {
+        Command::Create(a) | Command::Run { create: a, .. } => a.preserve_fds.saturating_add(listen()),
+        Command::Exec(a) => a.preserve_fds,
+        _ => return None,
+    };
+    Some(n).filter(|n| *n > 0)
+}
+
+/// Occupies every free fd number in [3, 3 + n) with a close-on-exec placeholder, so that
+/// no file berth opens lands in the range handed to the container: only what the caller
+/// really passed reaches it, never an fd of the runtime (the placeholders close at the
+/// container's execve).
+fn reserve_fds(n: u32) {
+    let end = 3u32.saturating_add(n).min(1 << 20) as i32;
+    for fd in 3..end {
+        // SAFETY: F_GETFD probes an fd number; open/dup3/close on fds we make here.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) >= 0 {
+                continue;
+            }
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if null < 0 {
+                return;
+            }
+            if null != fd {
+                libc::dup3(null, fd, libc::O_CLOEXEC);
+                libc::close(null);
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod identity;
 pub mod init;
 pub mod rlimits;
+pub mod seal;
 pub mod sync;
 pub mod user;
 
