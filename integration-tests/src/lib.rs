@@ -233,9 +233,22 @@ impl T {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(berth_bin());
+        self.cmd_with(&berth_bin())
+    }
+
+    /// A berth command run from another copy of the binary (`bin`), same --root.
+    pub fn cmd_with(&self, bin: &Path) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--root").arg(&self.root);
         c
+    }
+
+    /// A private copy of the busybox rootfs, for tests that plant hostile content in it.
+    pub fn private_rootfs(&self) -> PathBuf {
+        let root = self.tmp.join("rootfs");
+        let st = Command::new("cp").arg("-a").arg(rootfs()).arg(&root).status().unwrap();
+        assert!(st.success(), "cp -a of the rootfs failed");
+        root
     }
 
     /// Runs berth with `args` (after --root), stdin closed.
@@ -396,7 +409,18 @@ pub fn pass_fd(cmd: &mut Command, src: std::os::fd::RawFd, targets: &'static [i3
             for t in targets {
                 libc::dup2(100, *t);
             }
-            libc::close(100);
+            // Nothing else from 3 up: only what the test means to pass reaches berth,
+            // not what the test process itself inherited.
+            let mut from = 3;
+            let mut sorted = targets.to_vec();
+            sorted.sort_unstable();
+            for t in sorted {
+                if t > from {
+                    libc::syscall(libc::SYS_close_range, from, t - 1, 0);
+                }
+                from = from.max(t + 1);
+            }
+            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
             Ok(())
         });
     }

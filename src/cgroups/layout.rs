@@ -38,7 +38,7 @@ impl Layout {
             if l.len() < 5 || r.len() < 3 {
                 continue;
             }
-            let mountpoint = PathBuf::from(unescape(l[4]));
+            let mountpoint = PathBuf::from(crate::util::mount::unescape_mountinfo(l[4]));
             match r[0] {
                 "cgroup2" => hierarchies.push(Hierarchy { mountpoint, controllers: vec![], v2: true }),
                 "cgroup" => {
@@ -62,22 +62,6 @@ impl Layout {
     }
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 #[cfg(test)]
 mod tests {
@@ -96,6 +80,6 @@ mod tests {
         assert_eq!(l.hierarchies[2].controllers, vec!["name=systemd"]);
         assert!(l.hierarchies[3].v2);
         assert!(!l.is_v2_only());
-        assert_eq!(unescape("/x\\040y"), "/x y");
+        assert_eq!(crate::util::mount::unescape_mountinfo("/x\\040y"), "/x y");
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use default_spec::default_spec;
 pub use oci_spec::runtime::Spec;
-pub use validate::validate;
+pub use validate::{sysctl_path, validate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

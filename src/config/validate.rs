@@ -127,12 +127,33 @@ fn validate_linux(spec: &Spec) -> Result<(), Error> {
             return Err(invalid("linux.cgroupsPath", "must not contain '..'"));
         }
     }
+    for k in linux.sysctl().iter().flat_map(|m| m.keys()) {
+        sysctl_path(k)?;
+    }
     if let Some(prop) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flag(prop).is_none() {
             return Err(invalid("linux.rootfsPropagation", format!("unknown propagation {prop:?}")));
         }
     }
     Ok(())
+}
+
+/// The path below /proc/sys of a `linux.sysctl` key, runc's two forms: `net.ipv4.ip_forward`
+/// (dots become slashes) or `net/ipv4/conf/eth0.100/forwarding` (a path, dots kept).
+///
+/// Attack stopped: the key names a file to write, so `/etc/group` or `../../etc/x` would
+/// write outside /proc/sys (`Path::join` of an absolute key replaced the base). Only
+/// `[A-Za-z0-9_.-/]` is allowed, relative, with no empty, `.` or `..` component.
+pub fn sysctl_path(key: &str) -> Result<String, Error> {
+    let field = || format!("linux.sysctl.{key}");
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b)) {
+        return Err(invalid(field(), "a sysctl name may hold only letters, digits, '_', '.', '-' and '/'"));
+    }
+    let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
+    if rel.starts_with('/') || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(invalid(field(), "must be a relative name below /proc/sys, without empty, '.' or '..' parts"));
+    }
+    Ok(rel)
 }
 
 #[cfg(test)]
@@ -192,6 +213,18 @@ mod tests {
         let mut v = base();
         v["hostname"] = "h".into();
         assert_eq!(err_field(v), "hostname");
+        for key in ["/etc/group", "../../etc/passwd", "net/../../x", "kernel..x", "a b", ".", "net/", "a\\b", ""] {
+            let mut v = base();
+            v["linux"]["sysctl"] = serde_json::json!({ key: "1" });
+            assert_eq!(err_field(v), format!("linux.sysctl.{key}"), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn sysctl_names_in_both_of_runcs_forms() {
+        assert_eq!(sysctl_path("net.ipv4.ip_forward").unwrap(), "net/ipv4/ip_forward");
+        assert_eq!(sysctl_path("net/ipv4/conf/eth0.100/forwarding").unwrap(), "net/ipv4/conf/eth0.100/forwarding");
+        assert_eq!(sysctl_path("kernel.shm_rmid_forced").unwrap(), "kernel/shm_rmid_forced");
 
     }
 }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
+use crate::util::procfs::ProcFs;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("linux.namespaces[{index}].path: {path}: {source}")]
@@ -151,23 +153,22 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Writes uid_map and gid_map of a process in a new user namespace (from the parent).
 pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), Error> {
+    let proc = ProcFs::host().map_err(|source| Error::Write { file: "/proc".into(), source })?;
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
-        let path = format!("/proc/{pid}/{file}");
-        crate::util::fs::write_file(Path::new(&path), &map_text(maps))
-            .map_err(|source| Error::Write { file: path, source })?;
+        let rel = format!("{pid}/{file}");
+        proc.write(&rel, &map_text(maps)).map_err(|source| Error::Write { file: format!("/proc/{rel}"), source })?;
     }
     Ok(())
 }
 
 /// Writes /proc/self/timens_offsets after unshare(CLONE_NEWTIME), before any process
 /// enters the new time namespace.
-pub fn write_time_offsets(offsets: &[(String, i64, u32)]) -> Result<(), Error> {
+pub fn write_time_offsets(proc: &ProcFs, offsets: &[(String, i64, u32)]) -> Result<(), Error> {
     let text: String = offsets.iter().map(|(clock, s, ns)| format!("{clock} {s} {ns}\n")).collect();
     if text.is_empty() {
         return Ok(());
     }
-    crate::util::fs::write_file(Path::new("/proc/self/timens_offsets"), &text)
-        .map_err(|source| Error::Write { file: "/proc/self/timens_offsets".into(), source })
+    proc.write("self/timens_offsets", &text).map_err(|source| Error::Write { file: "/proc/self/timens_offsets".into(), source })
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use oci_spec::runtime::{IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler};
 
+use crate::util::procfs::ProcFs;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {reason}")]
@@ -128,15 +130,17 @@ pub fn check_lsm(process: &Process, mount_label: Option<&str>) -> Result<(), Err
 }
 
 /// Arms the labels for the coming execve (the kernel applies them at exec).
-pub fn set_exec_labels(process: &Process) -> Result<(), Error> {
+pub fn set_exec_labels(process: &Process, proc: &ProcFs) -> Result<(), Error> {
     if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
         let data = format!("exec {p}");
-        let new = Path::new("/proc/self/attr/apparmor/exec");
-        let path = if new.exists() { new } else { Path::new("/proc/self/attr/exec") };
-        crate::util::fs::write_file(path, &data).map_err(|source| Error::Sys { field: "process.apparmorProfile", source })?;
+        let r = match proc.write("self/attr/apparmor/exec", &data) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => proc.write("self/attr/exec", &data),
+            r => r,
+        };
+        r.map_err(|source| Error::Sys { field: "process.apparmorProfile", source })?;
     }
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        crate::util::fs::write_file(Path::new("/proc/self/attr/exec"), l).map_err(|source| Error::Sys { field: "process.selinuxLabel", source })?;
+        proc.write("self/attr/exec", l).map_err(|source| Error::Sys { field: "process.selinuxLabel", source })?;
     }
     Ok(())
 }

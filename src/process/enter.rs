@@ -15,6 +15,7 @@ use oci_spec::runtime::Process;
 use super::sync::{Channel, Msg};
 use super::{identity, Error};
 use crate::namespaces::{self, Join};
+use crate::util::procfs::ProcFs;
 
 pub struct EnterArgs<'a> {
     pub process: &'a Process,
@@ -71,6 +72,9 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         other => return Err(Error::Sync(format!("expected Go, got {other:?}"))),
     }
     nix::unistd::setsid().map_err(|e| Error::Sys("setsid".into(), e))?;
+    // Our own procfs, in the container's pid namespace (util::procfs: never the
+    // container's /proc, which the container controls).
+    let proc = ProcFs::private().map_err(|e| Error::Other(format!("procfs: {e}")))?;
     if a.process.terminal().unwrap_or(false) {
         let sock = a.console.ok_or_else(|| Error::Other("process.terminal needs a console socket".into()))?;
         let size = a.process.console_size();
@@ -82,7 +86,7 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         compiled,
         listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: a.state }),
     });
-    let ready = identity::prepare(a.process, &[a.sync.raw()], a.preserve_fds, &[], seccomp.as_ref())?;
+    let ready = identity::prepare(a.process, &proc, &[a.sync.raw()], a.preserve_fds, &[], seccomp.as_ref())?;
     // SAFETY: prctl on ourselves: from here the parent may exit (detached exec).
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     Ok(ready)

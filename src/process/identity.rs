@@ -4,12 +4,13 @@
 //! sets, no_new_privs and the LSM labels.
 
 use std::os::fd::RawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oci_spec::runtime::Process;
 
 use super::{attrs, exec, rlimits, user, Error};
 use crate::capabilities;
+use crate::util::procfs::ProcFs;
 
 /// A process ready to exec.
 pub struct Ready {
@@ -34,11 +35,11 @@ pub struct Seccomp<'a> {
     pub listener: Option<crate::seccomp::Listener<'a>>,
 }
 
-pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String], seccomp: Option<&Seccomp>) -> Result<Ready, Error> {
+/// `proc` is the caller's own procfs (util::procfs), kept open until the exec.
+pub fn prepare(process: &Process, proc: &ProcFs, keep: &[RawFd], pass: u32, extra_env: &[String], seccomp: Option<&Seccomp>) -> Result<Ready, Error> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(adj) = process.oom_score_adj() {
-        crate::util::fs::write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
-            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
+        proc.write("self/oom_score_adj", &adj.to_string()).map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
     }
     attrs::set_io_priority(process)?;
     if let Some(s) = process.scheduler() {
@@ -54,6 +55,7 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
 
     // The seccomp listener socket is used after the fds are closed.
     let mut keep = keep.to_vec();
+    keep.push(proc.raw());
     if let Some(l) = seccomp.and_then(|s| s.listener.as_ref()) {
         keep.push(l.socket);
     }
@@ -90,7 +92,7 @@ pub fn prepare(process: &Process, keep: &[RawFd], pass: u32, extra_env: &[String
         let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         nix::errno::Errno::result(r).map_err(|e| Error::Sys("no_new_privs".into(), e))?;
     }
-    attrs::set_exec_labels(process)?;
+    attrs::set_exec_labels(process, proc)?;
     if let Some(f) = seccomp.filter(|_| nnp) {
         // With no_new_privs: as late as possible, so the filter constrains only the
         // container's program and not berth's own set-up.

@@ -25,7 +25,7 @@
 //!  7. Ready; wait on exec.fifo; startContainer hooks; execve.
 
 use std::os::fd::RawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -35,6 +35,7 @@ use crate::cgroups::Cgroup;
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs;
+use crate::util::procfs::ProcFs;
 
 fn sys(what: &str) -> impl FnOnce(nix::Error) -> Error + '_ {
     move |e| Error::Sys(what.to_string(), e)
@@ -122,6 +123,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys("setresgid(0) in the user namespace"))?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(sys("setresuid(0) in the user namespace"))?;
     }
+    // Our own procfs, in our pid namespace: every /proc write of the set-up goes through
+    // it, never through the container's /proc (util::procfs).
+    let proc = ProcFs::private().map_err(|e| Error::Other(format!("procfs: {e}")))?;
     for j in a.ns.joins.iter().filter(|j| j.typ != LinuxNamespaceType::User) {
         namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
     }
@@ -135,7 +139,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
             .and_then(|l| l.time_offsets().as_ref())
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.secs().unwrap_or(0), v.nanosecs().unwrap_or(0))).collect())
             .unwrap_or_default();
-        namespaces::write_time_offsets(&offsets)?;
+        namespaces::write_time_offsets(&proc, &offsets)?;
     }
     nix::unistd::setsid().map_err(sys("setsid"))?;
     if a.ns.new_net {
@@ -156,7 +160,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     }
     hooks::run_all(spec.hooks().as_ref(), Kind::CreateContainer, &state_json)?;
     if a.no_pivot {
-        rootfs::move_root(a.rootfs)?;
+        rootfs::move_root(a.rootfs, &proc)?;
     } else {
         rootfs::pivot(a.rootfs)?;
     }
@@ -169,7 +173,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         nix::errno::Errno::result(r).map_err(sys("domainname"))?;
     }
     for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
-        write_sysctl(k, v)?;
+        write_sysctl(&proc, k, v)?;
     }
     // After sysctl: /proc/sys is usually among the read-only paths.
     rootfs::finalize(spec)?;
@@ -193,7 +197,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         compiled,
         listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: &state_json }),
     });
-    let ready = identity::prepare(process, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, seccomp.as_ref())?;
+    let ready = identity::prepare(process, &proc, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, seccomp.as_ref())?;
     // From here on the parent may exit: we must survive it.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
@@ -229,12 +233,11 @@ impl CgroupGate<'_> {
     }
 }
 
-fn write_sysctl(key: &str, value: &str) -> Result<(), Error> {
-    if key.is_empty() || key.contains("..") || key.contains('/') && key.contains('.') {
-        return Err(Error::Other(format!("linux.sysctl: invalid key {key:?}")));
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    crate::util::fs::write_file(&path, value).map_err(|e| Error::Other(format!("linux.sysctl {key}={value}: {e}")))
+/// Writes one sysctl through our own procfs; the key was checked by config::validate
+/// (config::sysctl_path) before anything was made.
+fn write_sysctl(proc: &ProcFs, key: &str, value: &str) -> Result<(), Error> {
+    let rel = crate::config::sysctl_path(key).map_err(|e| Error::Other(e.to_string()))?;
+    proc.write(&format!("sys/{rel}"), value).map_err(|e| Error::Other(format!("linux.sysctl {key}={value}: {e}")))
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
