@@ -101,6 +101,25 @@ impl Cgroup {
     /// Makes (or adopts, if they exist) the directories of the cgroup2 hierarchy (`v2`)
     /// or of the v1 ones. On failure `created` still lists what was made: the caller's
     /// clean-up removes it (after killing a process that may already be inside).
+    /// This cgroup as a crash record (container/state.rs): `created` lists every
+    /// directory that `make` is about to create (those missing now, parents first), so
+    /// that a delete after a killed create removes what it may have made. Shared parents
+    /// get a plain rmdir there, as always: one in use by another container stays.
+    pub fn planned(&self) -> Cgroup {
+        let mut c = self.clone();
+        for d in &self.dirs {
+            let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path);
+            let mut cur = d.mount.clone();
+            for comp in rel.components() {
+                cur.push(comp);
+                if !cur.exists() && !c.created.contains(&cur) {
+                    c.created.push(cur.clone());
+                }
+            }
+        }
+        c
+    }
+
     pub fn make(&mut self, v2: bool) -> Result<(), Error> {
         for i in 0..self.dirs.len() {
             if self.dirs[i].v2 != v2 {

@@ -116,7 +116,29 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         _ => None,
     };
 
-    let dir = ContainerDir::create(&rt.root, o.id)?;
+    // Pure cgroup2: the cgroup is made and limited before the clone, so the init is born
+    // in it under its limits. Elsewhere only the cgroup2 directory (if any) is needed by
+    // then (CLONE_INTO_CGROUP): the v1 directories and the limits are made while the init
+    // does its first mounts, and it joins them only once `Go` says they are ready (the
+    // cgroup gate in init.rs), before any device node, hook or user code.
+    let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
+    // The record of what this create makes, in the state directory from the start and
+    // rewritten as things are made (state.rs: a create killed at any moment leaves what
+    // `delete` needs to undo it).
+    let mut state = State {
+        id: o.id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: util::time::now_rfc3339_nano(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.planned(),
+        config: Default::default(),
+        creating: true,
+    };
+    let dir = ContainerDir::create(&rt.root, o.id, &state)?;
+    util::testpoint::hit("create:dir");
     let mut undo = Undo { dir: None, cgroup: None, child: None };
     let lock_fd = dir.lock_fd();
     let fifo_path = dir.fifo_path();
@@ -126,12 +148,6 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let fifo = above(make_fifo(&fifo_path)?, min_fd)?;
     let console = console.map(|c| above(c, min_fd)).transpose()?;
     let listener = listener.map(|c| above(c, min_fd)).transpose()?;
-    // Pure cgroup2: the cgroup is made and limited before the clone, so the init is born
-    // in it under its limits. Elsewhere only the cgroup2 directory (if any) is needed by
-    // then (CLONE_INTO_CGROUP): the v1 directories and the limits are made while the init
-    // does its first mounts, and it joins them only once `Go` says they are ready (the
-    // cgroup gate in init.rs), before any device node, hook or user code.
-    let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
     let resources = linux.and_then(|l| l.resources().as_ref());
     let limits_first = cgroup.is_v2_only();
     let made = cgroup.make(true);
@@ -140,6 +156,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     if limits_first {
         apply_limits(&cgroup, resources)?;
     }
+    util::testpoint::hit("create:cgroup");
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
     let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
@@ -169,6 +186,10 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     drop(child_end);
     drop(console);
     drop(listener);
+    state.pid = pid;
+    state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
+    undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(&state)?;
+    util::testpoint::hit("create:cloned");
 
     if plan.new_user {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
@@ -185,18 +206,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     } else {
         cgroup.add_v2(pid)?;
     }
-    let config_json = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
-    let state = State {
-        id: o.id.to_string(),
-        pid,
-        start_time: util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: util::time::now_rfc3339_nano(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cgroup.clone(),
-        config: config_json,
-    };
+    state.cgroup = cgroup.clone();
     let creating = oci_state(&state, "creating").to_string();
     if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
         // The init died early; its own report, if any, is more useful than EPIPE.
@@ -212,17 +222,26 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
                 hooks::run_all(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
                 parent_end.send(&sync::Msg::HooksDone).map_err(io_err("sync with init"))?;
             }
-            Some(sync::Msg::Ready) => break,
+            Some(sync::Msg::Ready) => {
+                util::testpoint::hit("create:ready");
+                break;
+            }
             Some(sync::Msg::Error(msg)) => return Err(Error::Init(msg)),
             Some(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
             None => return Err(Error::Init("the init exited during set-up".into())),
         }
     }
+    state.config = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
+    state.creating = false;
     let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
     dir.save(&state)?;
+    util::testpoint::hit("create:saved");
     if let Some(pf) = o.pid_file {
         write_pid_file(pf, pid)?;
     }
+    // The init has stayed tied to us (it dies with us) until the state is saved: from
+    // now on it outlives us.
+    parent_end.send(&sync::Msg::Saved).map_err(io_err("sync with init"))?;
     // Success: keep everything. The lock is released when `dir` is dropped.
     undo.child = None;
     undo.cgroup = None;

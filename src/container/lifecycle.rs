@@ -126,6 +126,47 @@ fn signal_all(c: &Container, sig: i32) -> Result<(), Error> {
     Ok(())
 }
 
+/// What a create that died may have left running: its init (by the pid and start time of
+/// its record) and anything else holding the container's exec.fifo open. Killed, and
+/// waited for, so that its cgroup can then be removed.
+fn reap_unfinished(c: &Container) {
+    let mut pids = Vec::new();
+    if let Some(fd) = pidfd_for(c.state.pid, c.state.start_time) {
+        let _ = send(&fd, libc::SIGKILL);
+        pids.push((c.state.pid, c.state.start_time));
+    }
+    if let Ok(st) = std::fs::metadata(c.dir.fifo_path()) {
+        use std::os::unix::fs::MetadataExt;
+        for pid in fifo_holders(st.dev(), st.ino()) {
+            if let Some(s) = util::proc::stat(pid) {
+                if let Some(fd) = pidfd_for(pid, s.start_time) {
+                    let _ = send(&fd, libc::SIGKILL);
+                    pids.push((pid, s.start_time));
+                }
+            }
+        }
+    }
+    for (pid, start) in pids {
+        wait_gone(pid, start, Duration::from_secs(5));
+    }
+}
+
+/// Processes with an open fd on the file (dev, ino), from /proc/<pid>/fd.
+fn fifo_holders(dev: u64, ino: u64) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+        })
+        .collect()
+}
+
 /// Waits until the process is gone (or a zombie), up to `t`. True if it is gone.
 pub fn wait_gone(pid: i32, start_time: u64, t: Duration) -> bool {
     let Some(fd) = pidfd_for(pid, start_time) else { return true };
@@ -140,7 +181,14 @@ pub fn wait_gone(pid: i32, start_time: u64, t: Duration) -> bool {
 pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), Error> {
     let c = match Container::load(rt, id) {
         Ok(c) => c,
-        Err(Error::State(super::state::Error::NotFound(_))) if force => return Ok(()),
+        Err(Error::State(super::state::Error::NotFound(_))) if force => {
+            // A directory without a state file is what a create killed before its first
+            // record leaves (older berth); nothing else was made yet.
+            if let Some(dir) = super::ContainerDir::open_any(&rt.root, id)? {
+                dir.remove()?;
+            }
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let status = c.status();
@@ -165,6 +213,9 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), Error> {
 /// Removes what the container left: remaining processes (no private pid namespace keeps
 /// them), the cgroup, then poststop hooks and the state directory.
 fn destroy(c: Container) -> Result<(), Error> {
+    if c.state.creating {
+        reap_unfinished(&c);
+    }
     let _ = signal_all(&c, libc::SIGKILL);
     if let Err(e) = c.state.cgroup.destroy() {
         logging::warn(&e.to_string());

@@ -69,7 +69,9 @@ impl Container {
     /// The status, derived from the live process, never trusted from the file: the init
     /// must be alive with its recorded start time; `created` while exec.fifo exists.
     pub fn status(&self) -> Status {
-        if !util::proc::is_alive(self.state.pid, self.state.start_time) {
+        // We hold the lock, so the create that wrote a `creating` record is gone: it
+        // can never become a container.
+        if self.state.creating || !util::proc::is_alive(self.state.pid, self.state.start_time) {
             return Status::Stopped;
         }
         if self.dir.fifo_path().exists() {

@@ -3,9 +3,17 @@
 //!
 //! Concurrency: every command that touches a container holds an exclusive flock on its
 //! directory for as long as it works on it. `create` makes the directory under a
-//! temporary name, locks it, and only then renames it into place (RENAME_NOREPLACE), so
-//! no other command can ever see a half-made container: it either finds nothing, or
-//! waits for the lock and finds a complete state file (or a directory already removed).
+//! temporary name, locks it, writes a first record into it, and only then renames it into
+//! place (RENAME_NOREPLACE), so no other command can ever see a half-made container: it
+//! either finds nothing, or waits for the lock and finds the state file.
+//!
+//! A `create` killed half-way (`kill -9` at any moment): the directory always holds a
+//! record of what was made so far (the first one names the cgroup before it is made; the
+//! next adds the init's pid and start time right after the clone), marked `creating`
+//! until the complete state replaces it. Whoever gets the lock of a `creating` record
+//! knows its creator is gone: such a container is `stopped`, listed, and `delete` removes
+//! what the record names. A temporary directory left before the rename is removed by the
+//! next `create` or `delete -f` of that id.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -66,8 +74,18 @@ pub struct State {
     #[serde(default)]
     pub cgroup: Cgroup,
     /// The config.json the container was created from (hooks, process defaults), kept as
-    /// JSON text: most commands (state, list, kill) never need it parsed.
+    /// JSON text: most commands (state, list, kill) never need it parsed. `null` in a
+    /// `creating` record.
+    #[serde(default = "null_config")]
     pub config: Box<serde_json::value::RawValue>,
+    /// Set while `create` has not finished: the record of a create that may have died.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
+}
+
+fn null_config() -> Box<serde_json::value::RawValue> {
+    // serde_json's default RawValue is `null`.
+    Box::default()
 }
 
 /// The container states of runtime.md.
@@ -135,14 +153,15 @@ fn flock(f: &File, path: &Path) -> Result<(), Error> {
 }
 
 impl ContainerDir {
-    /// Creates `<root>/<id>` atomically, already locked.
-    pub fn create(root: &Path, id: &str) -> Result<ContainerDir, Error> {
+    /// Creates `<root>/<id>` atomically, already locked, holding `first` as its state.
+    pub fn create(root: &Path, id: &str, first: &State) -> Result<ContainerDir, Error> {
         validate_id(id)?;
         ensure_root(root)?;
         let path = root.join(id);
         if path.exists() {
             return Err(Error::Exists(id.to_string()));
         }
+        remove_stale_tmp(root, id);
         let tmp = root.join(format!(".creating-{id}-{}", std::process::id()));
         fs::DirBuilder::new()
             .mode(0o711)
@@ -155,12 +174,17 @@ impl ContainerDir {
                 return Err(Error::Io { what: "cannot open state dir", path: tmp, source });
             }
         };
-        let moved = flock(&lock, &tmp).and_then(|()| rename_noreplace(&tmp, &path, id));
+        let mut dir = ContainerDir { id: id.to_string(), path: tmp.clone(), owner: nix::unistd::geteuid().as_raw(), lock };
+        let moved = flock(&dir.lock, &tmp).and_then(|()| dir.save(first)).and_then(|()| {
+            crate::util::testpoint::hit("create:first-record");
+            rename_noreplace(&tmp, &path, id)
+        });
         if let Err(e) = moved {
-            let _ = fs::remove_dir(&tmp);
+            let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        Ok(ContainerDir { id: id.to_string(), path, owner: nix::unistd::geteuid().as_raw(), lock })
+        dir.path = path;
+        Ok(dir)
     }
 
     /// Opens and locks an existing container's directory.
@@ -180,6 +204,26 @@ impl ContainerDir {
             return Err(Error::NotFound(id.to_string()));
         };
         Ok(ContainerDir { id: id.to_string(), path, owner, lock })
+    }
+
+    /// Opens and locks the directory of `id` whatever it holds, for `delete -f`: also one
+    /// whose state file is missing (a create killed before berth wrote records this way).
+    /// None if there is no such directory.
+    pub fn open_any(root: &Path, id: &str) -> Result<Option<ContainerDir>, Error> {
+        validate_id(id)?;
+        remove_stale_tmp(root, id);
+        let path = root.join(id);
+        let lock = match util::fs::open_cloexec(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Io { what: "cannot open state dir", path, source }),
+        };
+        flock(&lock, &path)?;
+        let meta = lock.metadata().map_err(|source| Error::Io { what: "cannot stat", path: path.clone(), source })?;
+        if meta.nlink() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(ContainerDir { id: id.to_string(), path, owner: meta.uid(), lock }))
     }
 
     pub fn fifo_path(&self) -> PathBuf {
@@ -208,6 +252,25 @@ impl ContainerDir {
 
     pub fn lock_fd(&self) -> i32 {
         self.lock.as_raw_fd()
+    }
+}
+
+/// Removes temporary directories `.creating-<id>-<pid>` of creates that died before their
+/// rename: those whose lock nobody holds (a live create keeps its own locked).
+fn remove_stale_tmp(root: &Path, id: &str) {
+    let prefix = format!(".creating-{id}-");
+    let Ok(rd) = fs::read_dir(root) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        if !rest.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(f) = util::fs::open_cloexec(&e.path()) else { continue };
+        // SAFETY: a non-blocking flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -257,15 +320,37 @@ mod tests {
         assert!(Status::Stopped.can_delete() && !Status::Running.can_delete());
     }
 
+    fn record(id: &str) -> State {
+        State {
+            id: id.into(),
+            pid: 0,
+            start_time: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "now".into(),
+            annotations: HashMap::new(),
+            cgroup: Cgroup::default(),
+            config: null_config(),
+            creating: true,
+        }
+    }
+
     #[test]
-    fn create_is_exclusive_and_open_sees_only_complete_state() {
+    fn create_is_exclusive_and_the_first_record_is_there_from_the_start() {
         let root = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
-        let d = ContainerDir::create(&root, "c1").unwrap();
-        assert!(matches!(ContainerDir::create(&root, "c1"), Err(Error::Exists(_))));
+        let d = ContainerDir::create(&root, "c1", &record("c1")).unwrap();
+        assert!(matches!(ContainerDir::create(&root, "c1", &record("c1")), Err(Error::Exists(_))));
         drop(d);
-        // No state file yet: a create that failed before writing it is "not found".
-        assert!(matches!(ContainerDir::open(&root, "c1"), Err(Error::NotFound(_))));
+        // The creator is gone (its lock released): the record says what was made.
+        let d = ContainerDir::open(&root, "c1").unwrap();
+        let s = d.load().unwrap();
+        assert!(s.creating && s.pid == 0);
+        drop(d);
         assert!(matches!(ContainerDir::open(&root, "nope"), Err(Error::NotFound(_))));
+        // A temporary directory left by a create that died before the rename is removed.
+        fs::create_dir_all(root.join(".creating-c2-12345")).unwrap();
+        assert!(ContainerDir::open_any(&root, "c2").unwrap().is_none());
+        assert!(!root.join(".creating-c2-12345").exists());
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -22,7 +22,8 @@
 //!     personality, I/O priority, scheduler; find the program;
 //!  6. close every fd we do not need, drop the bounding set, change user, chdir (checked
 //!     to be inside the root), set the capability sets, no_new_privs;
-//!  7. Ready; wait on exec.fifo; startContainer hooks; execve.
+//!  7. Ready; wait for Saved (the runtime has written state.json: until then we exit if
+//!     it dies); wait on exec.fifo; startContainer hooks; execve.
 
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -198,10 +199,19 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: &state_json }),
     });
     let ready = identity::prepare(process, &proc, &[a.sync.raw(), a.fifo_fd], a.listen_fds + a.preserve_fds, &extra_env, seccomp.as_ref())?;
-    // From here on the parent may exit: we must survive it.
+    // We stay tied to the runtime until it has saved our state (`Saved`): a runtime that
+    // dies before that leaves no init behind, since every wait of ours is a read of the
+    // sync channel, which then gives EOF (recv's "the runtime went away"). The
+    // parent-death signal (already cleared by a change of user) is dropped before Ready,
+    // not after Saved: the runtime exits right after sending Saved, and the signal would
+    // race with our prctl.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     a.sync.send(&Msg::Ready).map_err(|e| Error::Sync(e.to_string()))?;
+    match recv(a.sync)? {
+        Msg::Saved => {}
+        other => return Err(Error::Sync(format!("expected Saved, got {other:?}"))),
+    }
     Ok(Prepared { ready, state_json })
 }
 

@@ -8,7 +8,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 /// parent → init `Go(state)` once the id maps are written and the init is in its cgroup;
 /// init → parent `Hooks` before pivot_root when prestart/createRuntime hooks exist,
 /// parent → init `HooksDone` after running them;
-/// init → parent `Ready` when everything up to exec is done, or `Error` at any point.
+/// init → parent `Ready` when everything up to exec is done, or `Error` at any point;
+/// parent → init `Saved` once state.json is complete. Until then the init dies with the
+/// parent (PDEATHSIG, and EOF on this channel), so a killed `create` leaves no init.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     Go(String),
@@ -16,6 +18,7 @@ pub enum Msg {
     HooksDone,
     Ready,
     Error(String),
+    Saved,
 }
 
 const MAX: usize = 16 * 1024;
@@ -28,6 +31,7 @@ impl Msg {
             Msg::HooksDone => (3, ""),
             Msg::Ready => (4, ""),
             Msg::Error(s) => (5, s),
+            Msg::Saved => (6, ""),
         };
         let mut v = Vec::with_capacity(1 + body.len().min(MAX - 1));
         v.push(tag);
@@ -43,6 +47,7 @@ impl Msg {
             Some(3) => Msg::HooksDone,
             Some(4) => Msg::Ready,
             Some(5) => Msg::Error(body()),
+            Some(6) => Msg::Saved,
             _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sync message")),
         })
     }
@@ -129,7 +134,7 @@ mod tests {
     #[test]
     fn messages_round_trip_and_eof_is_none() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go("{}".into()), Msg::Hooks, Msg::HooksDone, Msg::Ready, Msg::Error("x: y".into())] {
+        for m in [Msg::Go("{}".into()), Msg::Hooks, Msg::HooksDone, Msg::Ready, Msg::Error("x: y".into()), Msg::Saved] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

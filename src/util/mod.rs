@@ -5,4 +5,5 @@ pub mod fs;
 pub mod mount;
 pub mod proc;
 pub mod procfs;
+pub mod testpoint;
 pub mod time;
