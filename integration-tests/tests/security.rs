@@ -437,3 +437,87 @@ fn no_runtime_fd_reaches_the_container_under_any_option() {
     assert!(extra.is_empty(), "fds beyond the terminal: {extra:?} in {out:?}");
     t.berth(&["delete", "-f", "tty"]).ok();
 }
+
+/// A pid file in a directory others can write (CVE-class: symlink planted at a
+/// predictable name): the temporary file was `.NAME.<pid>.tmp`, opened with O_TRUNC and
+/// following links, so a link there made berth truncate and write any file. Links are
+/// planted at the names of the next 300 pids.
+#[test]
+fn a_pid_file_never_writes_through_a_planted_link() {
+    let mut t = T::new("pidfile-link");
+    let dir = t.tmp.join("shared");
+    fs::create_dir_all(&dir).unwrap();
+    let canary = t.tmp.join("canary");
+    fs::write(&canary, "canary").unwrap();
+    let next = Command::new("true").spawn().unwrap();
+    let base = next.id();
+    let _ = { let mut n = next; n.wait() };
+    for p in base..base + 300 {
+        let _ = std::os::unix::fs::symlink(&canary, dir.join(format!(".pid.{p}.tmp")));
+    }
+    let b = t.bundle(&["sleep", "100"]);
+    b.write();
+    let mut c = t.cmd();
+    c.args(["create", "--pid-file"]).arg(dir.join("pid")).arg("--bundle").arg(&b.dir).arg("pf");
+    t.detached(&mut c).ok();
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "canary", "the pid file was written through a link");
+    let pid = t.state("pf")["pid"].as_i64().unwrap();
+    assert_eq!(fs::read_to_string(dir.join("pid")).unwrap(), pid.to_string());
+    t.berth(&["delete", "-f", "pf"]).ok();
+}
+
+fn state_of(pid: i64) -> char {
+    fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit(") ").next()?.chars().next()).unwrap_or('?')
+}
+
+/// A device node swapped for a link between its mknod and its chown/chmod (a rootfs
+/// whose /dev is the image's own directory, shared with whoever can write it): the mode
+/// was set by name, following the link to the host file. Now the owner is set through
+/// an fd of the node just made, checked to be it, and the mode comes from mknod.
+#[test]
+fn a_device_node_swapped_after_mknod_is_refused() {
+    let mut t = T::new("device-swap");
+    let root = t.private_rootfs();
+    let canary = t.tmp.join("canary");
+    fs::write(&canary, "canary").unwrap();
+    fs::set_permissions(&canary, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut b = t.bundle(&["true"]);
+    b.config["root"]["path"] = json!(root);
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+    // No pid namespace: the init can stop itself at the test point.
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    b.config["linux"]["devices"] = json!([{"path": "/dev/racy", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 1000, "gid": 1000}]);
+    b.write();
+    let mut create = t.cmd().env("BERTH_TESTPOINT", "devices:made:/dev/racy@stop").args(["create", "--bundle"]).arg(&b.dir).arg("dv")
+        .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // The init's pid is in the create's record from right after the clone.
+    let end = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let rec = fs::read_to_string(t.root.join("dv/state.json")).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+        if let Some(p) = rec.and_then(|v| v["pid"].as_i64()).filter(|p| *p > 0 && state_of(*p) == 'T') {
+            break p;
+        }
+        assert!(Instant::now() < end, "the init never stopped after mknod");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Resumed whatever happens below, so that no stopped init outlives a failed test.
+    struct Resume(i32);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // SAFETY: resuming the init this test stopped.
+            unsafe { libc::kill(self.0, libc::SIGCONT) };
+        }
+    }
+    let resume = Resume(pid as i32);
+    fs::remove_file(root.join("dev/racy")).unwrap();
+    std::os::unix::fs::symlink(&canary, root.join("dev/racy")).unwrap();
+    drop(resume);
+    let mut err = String::new();
+    create.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!create.wait().unwrap().success(), "create went on with a swapped node");
+    assert!(err.contains("/dev/racy"), "{err}");
+    let m = fs::metadata(&canary).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o600, "the host file's mode was changed through the link");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((m.uid(), m.gid()), (0, 0), "the host file's owner was changed through the link");
+}

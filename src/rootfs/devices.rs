@@ -95,6 +95,9 @@ pub fn create(root: RawFd, n: &Node, in_userns: bool) -> Result<(), Error> {
     if r != 0 {
         return Err(err(format!("mknod: {}", std::io::Error::last_os_error())));
     }
+    if cfg!(debug_assertions) {
+        crate::util::testpoint::hit(&format!("devices:made:{}", n.path));
+    }
     // SAFETY: openat of the name just made, not following a link.
     let fd = unsafe { libc::openat(parent.as_raw_fd(), cname.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
     if fd < 0 {

@@ -7,25 +7,42 @@ use std::path::Path;
 
 /// Writes `data` to `path` through a temporary file in the same directory and a rename,
 /// so that a reader sees the old content or the new one, never a torn write.
+///
+/// Attack stopped: the directory may be writable by others (a pid file in /tmp), so the
+/// temporary file is made with O_CREAT|O_EXCL (which never follows a link planted at
+/// its name) under a random name; a name that exists is simply another try.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
-    })();
+    let (tmp, mut f) = create_unique(dir, &name, mode)?;
+    let result = f.write_all(data).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom into a buffer of the given size; a short read leaves zeros, and
+    // the name still differs by the time stamp mixed in below.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    u64::from_le_bytes(b) ^ t.rotate_left(17) ^ u64::from(std::process::id())
+}
+
+/// A new file `.<name>.<random>.tmp` in `dir`, made with O_EXCL|O_NOFOLLOW.
+fn create_unique(dir: &Path, name: &str, mode: u32) -> io::Result<(std::path::PathBuf, File)> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..16 {
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", random_u64()));
+        match OpenOptions::new().write(true).create_new(true).mode(mode).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 /// Reads a small kernel-made file (procfs, cgroupfs) with one read(2) into a stack
@@ -55,4 +72,25 @@ pub fn write_file(path: &Path, data: &str) -> io::Result<()> {
 
 pub fn open_cloexec(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_never_follows_a_link_planted_at_its_temporary_name() {
+        let d = std::env::temp_dir().join(format!("berth-atomic-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        let canary = d.join("canary");
+        fs::write(&canary, "canary").unwrap();
+        // Links at the names the old scheme used (.NAME.PID.tmp) and a few others.
+        for n in [format!(".pid.{}.tmp", std::process::id()), ".pid.tmp".into()] {
+            std::os::unix::fs::symlink(&canary, d.join(n)).unwrap();
+        }
+        write_atomic(&d.join("pid"), b"42", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(d.join("pid")).unwrap(), "42");
+        assert_eq!(fs::read_to_string(&canary).unwrap(), "canary");
+        fs::remove_dir_all(&d).unwrap();
+    }
 }
