@@ -12,7 +12,7 @@ RELEASE_FLAGS += -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--pack-dyn-relocs=relr
 endif
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results bench clean
+.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -38,7 +38,8 @@ layout:
 # the benchmark's peak RSS, the engines for their scenarios, protoc for the CRI
 # client's generated gRPC code. apt-install.sh skips what is installed, never removes a
 # package, and names the package and apt's reason when one cannot be installed.
-DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld
+# strace injects the faults of `make faults`; g++ builds libFuzzer for `make fuzz`.
+DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld strace g++
 deps:
 	@bash integration-tests/apt-install.sh $(DEBS)
 
@@ -52,6 +53,8 @@ demo: deps build
 test: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+	$(MAKE) faults
+	$(MAKE) fuzz-smoke
 	$(MAKE) cgroupv2
 	$(MAKE) engines
 	$(MAKE) conformance
@@ -91,6 +94,21 @@ conformance: deps
 conformance-results: deps
 	$(CARGO) build --bin berth
 	bash spec-conformance/results.sh
+
+# Every syscall of `berth run` and `berth exec` made to fail in turn (strace inject): no
+# crash, no hang, one clear error, nothing left behind (SECURITY.md).
+faults: deps
+	$(CARGO) build --bin berth
+	python3 integration-tests/fault-injection.py target/debug/berth
+
+# libFuzzer targets (fuzz/): 20 s each from the kept corpus in `make test`; `make fuzz`
+# runs them 10 minutes each and merges what adds coverage into fuzz/corpus.
+FUZZ_SECONDS ?= 600
+fuzz-smoke: deps
+	bash fuzz/run.sh 20
+
+fuzz: deps
+	MERGE=1 bash fuzz/run.sh $(FUZZ_SECONDS)
 
 # berth, runc and crun side by side (a few minutes); SAVE=1 writes bench/RESULTS.md.
 bench: deps build

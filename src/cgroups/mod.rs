@@ -337,8 +337,10 @@ impl Cgroup {
                         std::thread::sleep(Duration::from_millis(5));
                     }
                     Err(e) => {
-                        // Parents are shared between containers; only the leaf must go.
-                        if self.dirs.iter().any(|x| &x.path == d) && first_err.is_none() {
+                        // Any other failure, of the leaf or of a parent this container
+                        // made, is reported: the caller keeps the state so that a later
+                        // delete can finish the job.
+                        if first_err.is_none() {
                             first_err = Some(Error::Io { path: d.clone(), source: e });
                         }
                         break;

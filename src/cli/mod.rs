@@ -16,6 +16,7 @@ use crate::container::{self, signal, Container, CreateOptions, Runtime};
 use crate::logging::{self, Format};
 
 pub use args::{Cli, Command};
+pub use events::{parse_bytes, parse_duration};
 
 /// A failed command: the message and the exit code.
 pub struct Failure {

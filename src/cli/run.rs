@@ -2,7 +2,7 @@
 //! init, reap it, delete the container and exit with its status.
 //!
 //! No lost exit: every catchable signal is blocked *before* the init is cloned, so a
-//! SIGCHLD from an init that exits at once stays pending until sigwaitinfo picks it up,
+//! SIGCHLD from an init that exits at once stays pending until sigtimedwait picks it up,
 //! and the init is our own child, so its zombie waits for our waitpid.
 
 use super::args::CreateArgs;
@@ -86,9 +86,12 @@ pub(super) fn wait_forwarding(pid: i32, set: &libc::sigset_t) -> i32 {
         if let Some(code) = reap(pid) {
             return code;
         }
-        // SAFETY: sigwaitinfo on signals we blocked.
+        // SAFETY: sigtimedwait on signals we blocked. Timed, so that a waitpid that
+        // failed after its SIGCHLD was taken is tried again instead of waiting for a
+        // signal that will not come (found by fault injection).
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        let timeout = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        let sig = unsafe { libc::sigtimedwait(set, &mut info, &timeout) };
         if sig > 0 && sig != libc::SIGCHLD {
             // SAFETY: forwarding to our own child by pid (it is not reaped yet, so the
             // pid cannot have been reused).

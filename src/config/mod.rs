@@ -83,13 +83,21 @@ pub fn load_process(path: &Path) -> Result<oci_spec::runtime::Process, Error> {
         Error::Parse { field, reason } => Error::Other(format!("--process {}: {field}: {reason}", path.display())),
         other => other,
     };
-    let mut v: serde_json::Value = read_document(path).map_err(name)?;
+    process_from_value(read_document(path).map_err(name)?).map_err(name)
+}
+
+/// process.json text → Process, with the same defaults as `load_process`.
+pub fn parse_process(data: &[u8]) -> Result<oci_spec::runtime::Process, Error> {
+    process_from_value(parse_json(data)?)
+}
+
+fn process_from_value(mut v: serde_json::Value) -> Result<oci_spec::runtime::Process, Error> {
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
     serde_path_to_error::deserialize(v).map_err(|e| {
         let field = e.path().to_string();
-        name(Error::Parse { field: if field == "." { "(document)".into() } else { field }, reason: e.into_inner().to_string() })
+        Error::Parse { field: if field == "." { "(document)".into() } else { field }, reason: e.into_inner().to_string() }
     })
 }
 

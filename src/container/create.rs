@@ -209,8 +209,11 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     state.cgroup = cgroup.clone();
     let creating = oci_state(&state, "creating").to_string();
     if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
-        // The init died early; its own report, if any, is more useful than EPIPE.
-        if let Ok(Some(sync::Msg::Error(msg))) = parent_end.recv() {
+        // The init died early; its own report, if one is waiting, is more useful than
+        // EPIPE. Never a blocking read here: if the send failed for another reason the
+        // init is still waiting for Go, and both would wait for ever (found by fault
+        // injection).
+        if let Ok(Some(sync::Msg::Error(msg))) = parent_end.try_recv() {
             return Err(Error::Init(msg));
         }
         return Err(io_err("sync with init")(e));

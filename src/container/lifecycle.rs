@@ -211,15 +211,15 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), Error> {
 }
 
 /// Removes what the container left: remaining processes (no private pid namespace keeps
-/// them), the cgroup, then poststop hooks and the state directory.
+/// them), the cgroup, then poststop hooks and the state directory. A cgroup that cannot
+/// be removed fails the delete and keeps the state: it is the only record of that cgroup,
+/// and a later delete retries (found by fault injection: one failed rmdir lost it).
 fn destroy(c: Container) -> Result<(), Error> {
     if c.state.creating {
         reap_unfinished(&c);
     }
     let _ = signal_all(&c, libc::SIGKILL);
-    if let Err(e) = c.state.cgroup.destroy() {
-        logging::warn(&e.to_string());
-    }
+    c.state.cgroup.destroy()?;
     // As in start: the saved config is parsed only when it can hold poststop hooks.
     if c.state.config.get().contains("\"poststop\"") {
         let spec = c.spec();

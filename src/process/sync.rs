@@ -90,10 +90,19 @@ impl Channel {
 
     /// The next message, or None when the peer closed its end (or died).
     pub fn recv(&self) -> io::Result<Option<Msg>> {
+        self.recv_flags(0)
+    }
+
+    /// A message already waiting, if any: never blocks (EAGAIN when there is none).
+    pub fn try_recv(&self) -> io::Result<Option<Msg>> {
+        self.recv_flags(libc::MSG_DONTWAIT)
+    }
+
+    fn recv_flags(&self, flags: libc::c_int) -> io::Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX];
         loop {
             // SAFETY: receiving into a buffer of the given size.
-            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
             if r > 0 {
                 return Msg::decode(&buf[..r as usize]).map(Some);
             }

@@ -95,6 +95,12 @@ fn decode(data: &[u8], text: &str, metadata: Option<String>) -> Option<Compiled>
     (p == data.len()).then_some(Compiled { filters, flags, notify: (notify != u32::MAX).then_some(notify as usize), listener_metadata: metadata })
 }
 
+/// Whether `data` decodes as a cache entry for the profile `text` (for the fuzz targets).
+#[doc(hidden)]
+pub fn decode_entry(data: &[u8], text: &str) -> bool {
+    decode(data, text, None).is_some()
+}
+
 /// `compile`, through the cache under `root`.
 pub fn compile_cached(root: &Path, s: &LinuxSeccomp) -> Result<Compiled, Error> {
     let Ok(text) = serde_json::to_string(s) else { return compile(s) };

@@ -23,7 +23,7 @@
 mod cache;
 mod syscalls_x86_64;
 
-pub use cache::compile_cached;
+pub use cache::{compile_cached, decode_entry};
 
 use std::collections::BTreeMap;
 
