@@ -156,18 +156,24 @@ impl Cgroup {
                     if v2 && i + 1 < depth {
                         enable_controllers(&cur);
                     }
-                    if cpuset {
-                        // A v1 cpuset cgroup starts with empty cpus/mems and accepts no task
-                        // until they are filled: inherit the parent's, as runc does.
-                        for f in ["cpuset.cpus", "cpuset.mems"] {
-                            let v = fs::read_to_string(parent.join(f)).map_err(io_err(&parent))?;
-                            let target = cur.join(f);
-                            crate::util::fs::write_file(&target, v.trim()).map_err(io_err(&target))?;
-                        }
-                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::Io { path: cur, source: e }),
+            }
+            if cpuset {
+                // A v1 cpuset cgroup starts with empty cpus/mems and accepts no task until
+                // they are filled: an empty one inherits its parent's, as runc does. Also
+                // when it already existed: a concurrent create may have made the shared
+                // parent a moment ago and not filled it yet (seen: ENOSPC joining, with
+                // 20 creates in parallel). Writing the parent's value twice is harmless.
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let target = cur.join(f);
+                    if fs::read_to_string(&target).is_ok_and(|v| !v.trim().is_empty()) {
+                        continue;
+                    }
+                    let v = fs::read_to_string(parent.join(f)).map_err(io_err(&parent))?;
+                    crate::util::fs::write_file(&target, v.trim()).map_err(io_err(&target))?;
+                }
             }
         }
         Ok(())
