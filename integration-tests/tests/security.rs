@@ -521,3 +521,26 @@ fn a_device_node_swapped_after_mknod_is_refused() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!((m.uid(), m.gid()), (0, 0), "the host file's owner was changed through the link");
 }
+
+/// /dev/pts planted as a link by the image (CVE-2025-52565 class, with /dev/console):
+/// the terminal's pty must come from a devpts reached without following anything.
+#[test]
+fn the_terminal_never_comes_from_a_dev_pts_link() {
+    let mut t = T::new("pts-link");
+    let root = t.private_rootfs();
+    fs::create_dir_all(root.join("fakepts")).unwrap();
+    let _ = fs::remove_dir_all(root.join("dev/pts"));
+    std::os::unix::fs::symlink("/fakepts", root.join("dev/pts")).unwrap();
+    let mut b = t.bundle(&["true"]);
+    b.config["root"]["path"] = json!(root);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev" && m["destination"] != "/dev/pts");
+    b.write();
+    let sock = t.tmp.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut c = t.cmd();
+    c.args(["create", "--console-socket"]).arg(&sock).arg("--bundle").arg(&b.dir).arg("pl");
+    let o = t.detached(&mut c);
+    drop(listener);
+    o.failed_with("/dev/pts");
+}
