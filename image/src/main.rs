@@ -1,0 +1,22 @@
+//! berth-image: registry reference in, runnable bundle out.
+//!
+//! Where things happen: `reference` (names), `registry` (the distribution API, auth,
+//! TLS, credentials), `manifest` (manifests, indexes, platforms, layer types), `pull`
+//! (fetching and checking everything, layers in parallel and streamed), `unpack` (the
+//! safe layer unpacker), `store` (the content-addressed store), `bundle` (rootfs and
+//! config.json), `progress`, `cli`.
+
+mod bundle;
+mod cli;
+mod digest;
+mod manifest;
+mod progress;
+mod pull;
+mod reference;
+mod registry;
+mod store;
+mod unpack;
+
+fn main() {
+    std::process::exit(cli::main())
+}

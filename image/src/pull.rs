@@ -1,0 +1,295 @@
+//! pull: reference → manifest (through an index to the platform's) → config → layers,
+//! every byte checked. Each layer is one pipeline, in a thread of its own (several
+//! layers at once): the registry's stream → its digest → a copy into the blob store →
+//! decompression → the diff_id digest → the unpacker, so no layer is ever held in memory
+//! and unpacking starts with the first bytes. A layer already unpacked in the store is
+//! not fetched again; a blob already stored is unpacked from disk.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
+
+use crate::digest::{Digest, Hashing};
+use crate::manifest::{self, Compression, Document, Platform};
+use crate::progress::Progress;
+use crate::reference::Reference;
+use crate::registry::{self, Client};
+use crate::store::{self, Image, Layer, Store};
+use crate::unpack;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("layer {digest}: {source}")]
+    Unpack { digest: String, source: unpack::Error },
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    Mismatch { what: String, expected: String, actual: String },
+    #[error("{what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("layer {digest}: {what}: {source}")]
+    Io { digest: String, what: &'static str, source: io::Error },
+}
+
+const MAX_CONFIG: u64 = 8 << 20;
+/// Layers fetched and unpacked at once.
+const PARALLEL: usize = 4;
+
+/// Passes a stream through, copying it into `w`.
+struct Tee<R, W> {
+    r: R,
+    w: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.w.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn decompress<'a>(c: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 << 10, r))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
+    })
+}
+
+fn drain(r: &mut impl Read) -> io::Result<()> {
+    io::copy(r, &mut io::sink()).map(drop)
+}
+
+pub struct Request<'a> {
+    pub reference: &'a Reference,
+    pub platform: &'a Platform,
+    pub registry: &'a registry::Options,
+    pub progress: &'a Progress,
+    /// Whether each layer must also be unpacked into the store (for snapshot bundles).
+    pub unpack: bool,
+    pub in_userns: bool,
+}
+
+/// Fetches the image, stores it, records the reference. Returns the record.
+pub fn pull(store: &Store, req: &Request) -> Result<Image, Error> {
+    let r = req.reference;
+    let client = Client::new(r, req.registry)?;
+    let what = r.to_string();
+    let first = client.manifest(&r.repository, &r.object())?;
+    if let Some(want) = &r.digest {
+        if &first.digest != want {
+            return Err(Error::Mismatch { what: format!("manifest of {what}"), expected: want.to_string(), actual: first.digest.to_string() });
+        }
+    }
+    let (index_digest, fetched) = match manifest::parse(&first.data, first.content_type.as_deref(), &what)? {
+        Document::Manifest(_) => (None, first),
+        Document::Index(idx) => {
+            let d = manifest::select(&idx, req.platform, &what)?;
+            let want = Digest::parse(d.digest().as_ref()).map_err(|e| Error::Invalid { what: what.clone(), reason: e.to_string() })?;
+            let m = client.manifest(&r.repository, want.as_str())?;
+            if m.digest != want {
+                return Err(Error::Mismatch { what: format!("manifest {want} of {what}"), expected: want.to_string(), actual: m.digest.to_string() });
+            }
+            store.put_bytes(&first.digest, &first.data, "index")?;
+            (Some(first.digest), m)
+        }
+    };
+    let manifest: ImageManifest = match manifest::parse(&fetched.data, fetched.content_type.as_deref(), &what)? {
+        Document::Manifest(m) => m,
+        Document::Index(_) => return Err(Error::Invalid { what, reason: "an index points at another index".into() }),
+    };
+    let media_type = manifest.media_type().as_ref().map_or_else(|| fetched.content_type.clone().unwrap_or_else(|| manifest::OCI_MANIFEST.into()), |m| m.to_string());
+    store.put_bytes(&fetched.digest, &fetched.data, "manifest")?;
+    // The config.
+    let cdesc = manifest.config();
+    let cdigest = descriptor_digest(cdesc, &what)?;
+    if !store.has_blob(&cdigest) {
+        let body = client.blob(&r.repository, &cdigest)?;
+        store.put_blob(&cdigest, body.take(MAX_CONFIG), &format!("config of {what}"))?;
+    }
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&cdigest, MAX_CONFIG)?).map_err(|e| Error::Invalid { what: format!("config of {what}"), reason: e.to_string() })?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers().len() {
+        return Err(Error::Invalid { what: format!("config of {what}"), reason: format!("{} diff_ids for {} layers", diff_ids.len(), manifest.layers().len()) });
+    }
+    let mut layers = Vec::new();
+    for (d, id) in manifest.layers().iter().zip(diff_ids) {
+        manifest::layer_compression(d)?;
+        layers.push(Layer {
+            digest: descriptor_digest(d, &what)?,
+            diff_id: Digest::parse(id).map_err(|e| Error::Invalid { what: format!("config of {what}"), reason: e.to_string() })?,
+            media_type: d.media_type().to_string(),
+            size: d.size(),
+        });
+    }
+    fetch_layers(store, &client, &r.repository, &manifest, &layers, req)?;
+    let platform = format!("{}/{}{}", config.os(), config.architecture(), config.variant().as_ref().map_or_else(String::new, |v| format!("/{v}")));
+    let img = Image {
+        reference: r.to_string(),
+        digest: fetched.digest,
+        index_digest,
+        media_type,
+        platform,
+        config: cdigest,
+        layers,
+        pulled: berth::util::time::now_rfc3339_nano(),
+    };
+    store.save_image(&img)?;
+    Ok(img)
+}
+
+fn descriptor_digest(d: &Descriptor, what: &str) -> Result<Digest, Error> {
+    Digest::parse(d.digest().as_ref()).map_err(|e| Error::Invalid { what: what.into(), reason: e.to_string() })
+}
+
+fn fetch_layers(store: &Store, client: &Client, repo: &str, m: &ImageManifest, layers: &[Layer], req: &Request) -> Result<(), Error> {
+    let queue = Mutex::new((0..layers.len()).collect::<Vec<_>>());
+    let errors: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(layers.len()) {
+            s.spawn(|| loop {
+                let Some(i) = queue.lock().ok().and_then(|mut q| (!q.is_empty()).then(|| q.remove(0))) else { return };
+                if errors.lock().is_ok_and(|e| !e.is_empty()) {
+                    return;
+                }
+                if let Err(e) = one_layer(store, client, repo, &m.layers()[i], &layers[i], req) {
+                    if let Ok(mut v) = errors.lock() {
+                        v.push((i, e));
+                    }
+                }
+            });
+        }
+    });
+    let mut errs = errors.into_inner().unwrap_or_default();
+    errs.sort_by_key(|(i, _)| *i);
+    if let Some((_, e)) = errs.into_iter().next() {
+        return Err(e);
+    }
+    if req.unpack {
+        link_across_layers(store, layers)?;
+    }
+    Ok(())
+}
+
+fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &Layer, req: &Request) -> Result<(), Error> {
+    let comp = manifest::layer_compression(desc)?;
+    let io = |what: &'static str| {
+        let digest = l.digest.to_string();
+        move |source| Error::Io { digest, what, source }
+    };
+    let want_layer = req.unpack && !store.has_layer(&l.diff_id);
+    let have_blob = store.has_blob(&l.digest);
+    if !want_layer && have_blob {
+        req.progress.done(&l.digest, l.size, "already in the store");
+        return Ok(());
+    }
+    let _lock = if want_layer { Some(store.layer_lock(&l.diff_id)?) } else { None };
+    let want_layer = want_layer && !store.has_layer(&l.diff_id);
+    if !want_layer && store.has_blob(&l.digest) {
+        req.progress.done(&l.digest, l.size, "already in the store");
+        return Ok(());
+    }
+    // The compressed stream: from the store, or from the registry (copied into tmp/ on
+    // the way, committed as a blob once its digest is checked).
+    let blob_tmp = store.tmp_path("blob");
+    let from_store = store.has_blob(&l.digest);
+    let source: Box<dyn Read + Send + Sync> = if from_store {
+        Box::new(std::fs::File::open(store.blob_path(&l.digest)).map_err(io("open blob"))?)
+    } else {
+        client.blob(repo, &l.digest)?
+    };
+    let sink: Box<dyn Write> = if from_store {
+        Box::new(io::sink())
+    } else {
+        use std::os::unix::fs::OpenOptionsExt;
+        Box::new(io::BufWriter::with_capacity(256 << 10, std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&blob_tmp).map_err(io("create blob"))?))
+    };
+    let layer_tmp = store.tmp_path("layer");
+    let result = (|| -> Result<(), Error> {
+        let counted = req.progress.reader(&l.digest, l.size, source);
+        let mut compressed = Hashing::new(Tee { r: counted, w: sink });
+        if want_layer {
+            std::fs::create_dir(&layer_tmp).map_err(io("create layer dir"))?;
+            let root = unpack::open_root(&layer_tmp).map_err(io("open layer dir"))?;
+            let mut plain = Hashing::new(decompress(comp, &mut compressed).map_err(io("decompress"))?);
+            let opts = unpack::Options { mode: unpack::Mode::Layer, in_userns: req.in_userns };
+            let report = unpack::Unpacker::new(root, opts).unpack(&mut plain).map_err(|source| Error::Unpack { digest: l.digest.to_string(), source })?;
+            drain(&mut plain).map_err(io("decompress"))?;
+            if plain.digest() != l.diff_id {
+                return Err(Error::Mismatch { what: format!("uncompressed layer {} (diff_id)", l.digest), expected: l.diff_id.to_string(), actual: plain.digest().to_string() });
+            }
+            if !report.pending_links.is_empty() {
+                let p = serde_json::to_vec(&report.pending_links).unwrap_or_default();
+                std::fs::write(layer_tmp.with_extension("links"), p).map_err(io("record links"))?;
+            }
+        }
+        drain(&mut compressed).map_err(io("download"))?;
+        if compressed.digest() != l.digest {
+            return Err(Error::Mismatch { what: format!("layer {}", l.digest), expected: l.digest.to_string(), actual: compressed.digest().to_string() });
+        }
+        let Tee { mut w, .. } = compressed.into_inner();
+        w.flush().map_err(io("write blob"))?;
+        drop(w);
+        if !from_store {
+            std::fs::rename(&blob_tmp, store.blob_path(&l.digest)).map_err(io("commit blob"))?;
+        }
+        if want_layer {
+            if layer_tmp.with_extension("links").exists() {
+                std::fs::rename(layer_tmp.with_extension("links"), store.layer_dir(&l.diff_id).with_extension("links")).map_err(io("commit links"))?;
+            }
+            store.commit_layer(&layer_tmp, &l.diff_id)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&blob_tmp);
+        let _ = store::remove_tree(&layer_tmp);
+        let _ = std::fs::remove_file(layer_tmp.with_extension("links"));
+        req.progress.failed(&l.digest);
+    } else {
+        req.progress.done(&l.digest, l.size, if from_store { "unpacked" } else { "pulled" });
+    }
+    result
+}
+
+/// Hardlinks whose target is in a lower layer (unpack::Report::pending_links): linked
+/// now that every layer is there, to the nearest lower layer holding the target.
+fn link_across_layers(store: &Store, layers: &[Layer]) -> Result<(), Error> {
+    for (i, l) in layers.iter().enumerate() {
+        let rec = store.layer_dir(&l.diff_id).with_extension("links");
+        let Ok(data) = std::fs::read(&rec) else { continue };
+        let links: Vec<(std::path::PathBuf, std::path::PathBuf)> = serde_json::from_slice(&data).unwrap_or_default();
+        for (link, target) in links {
+            let dest = store.layer_dir(&l.diff_id).join(&link);
+            if std::fs::symlink_metadata(&dest).is_ok() {
+                continue;
+            }
+            let found = layers[..i].iter().rev().map(|x| store.layer_dir(&x.diff_id)).find_map(|d| {
+                let root = unpack::open_root(&d).ok()?;
+                let fd = berth::rootfs::paths::open_in_root(std::os::fd::AsRawFd::as_raw_fd(&root), &target, libc::O_PATH | libc::O_NOFOLLOW, 0).ok()?;
+                Some((root, fd))
+            });
+            let Some((_root, fd)) = found else {
+                return Err(Error::Unpack { digest: l.digest.to_string(), source: unpack::Error::LinkTarget { path: link.display().to_string(), target: target.display().to_string() } });
+            };
+            let droot = unpack::open_root(&store.layer_dir(&l.diff_id)).map_err(|source| Error::Io { digest: l.digest.to_string(), what: "open layer", source })?;
+            let parent = berth::rootfs::paths::ensure_in_root(std::os::fd::AsRawFd::as_raw_fd(&droot), link.parent().unwrap_or(Path::new("")), berth::rootfs::paths::Kind::Dir)
+                .map_err(|source| Error::Io { digest: l.digest.to_string(), what: "link parent", source })?;
+            let name = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(link.file_name().unwrap_or_default())).unwrap_or_default();
+            // SAFETY: linkat of an O_PATH fd (AT_EMPTY_PATH) into a directory fd.
+            let r = unsafe { libc::linkat(std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), std::os::fd::AsRawFd::as_raw_fd(&parent), name.as_ptr(), libc::AT_EMPTY_PATH) };
+            if r != 0 {
+                return Err(Error::Io { digest: l.digest.to_string(), what: "hardlink across layers", source: io::Error::last_os_error() });
+            }
+        }
+        let _ = std::fs::remove_file(&rec);
+    }
+    Ok(())
+}
