@@ -12,7 +12,7 @@ RELEASE_FLAGS += -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--pack-dyn-relocs=relr
 endif
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke bench clean
+.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench clean
 
 all: build
 
@@ -38,8 +38,11 @@ layout:
 # the benchmark's peak RSS, the engines for their scenarios, protoc for the CRI
 # client's generated gRPC code. apt-install.sh skips what is installed, never removes a
 # package, and names the package and apt's reason when one cannot be installed.
-# strace injects the faults of `make faults`; g++ builds libFuzzer for `make fuzz`.
-DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld strace g++
+# strace injects the faults of `make faults`; g++ builds libFuzzer for `make fuzz`;
+# docker-registry, skopeo, umoci, zstd and apache2-utils (htpasswd) are berth-image's
+# registry, reference client and unpacker, and fixture tools.
+DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld strace g++ \
+	docker-registry skopeo umoci zstd apache2-utils
 deps:
 	@bash integration-tests/apt-install.sh $(DEBS)
 
@@ -53,6 +56,7 @@ demo: deps build
 test: deps
 	$(CARGO) build --bin berth
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+	$(MAKE) image-tests
 	$(MAKE) faults
 	$(MAKE) fuzz-smoke
 	$(MAKE) cgroupv2
@@ -94,6 +98,12 @@ conformance: deps
 conformance-results: deps
 	$(CARGO) build --bin berth
 	bash spec-conformance/results.sh
+
+# berth-image against docker-registry in four modes, skopeo + umoci as the reference,
+# fixture and hostile images built by the tests, every bundle run with berth.
+image-tests: deps
+	$(CARGO) build -p berth -p berth-image --bins
+	python3 integration-tests/image/test_image.py target/debug/berth-image target/debug/berth
 
 # Every syscall of `berth run` and `berth exec` made to fail in turn (strace inject): no
 # crash, no hang, one clear error, nothing left behind (SECURITY.md).

@@ -215,25 +215,35 @@ fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &
     let result = (|| -> Result<(), Error> {
         let counted = req.progress.reader(&l.digest, l.size, source);
         let mut compressed = Hashing::new(Tee { r: counted, w: sink });
+        let mut unpacked = None;
         if want_layer {
             std::fs::create_dir(&layer_tmp).map_err(io("create layer dir"))?;
             let root = unpack::open_root(&layer_tmp).map_err(io("open layer dir"))?;
             let mut plain = Hashing::new(decompress(comp, &mut compressed).map_err(io("decompress"))?);
             let opts = unpack::Options { mode: unpack::Mode::Layer, in_userns: req.in_userns };
-            let report = unpack::Unpacker::new(root, opts).unpack(&mut plain).map_err(|source| Error::Unpack { digest: l.digest.to_string(), source })?;
-            drain(&mut plain).map_err(io("decompress"))?;
-            if plain.digest() != l.diff_id {
-                return Err(Error::Mismatch { what: format!("uncompressed layer {} (diff_id)", l.digest), expected: l.diff_id.to_string(), actual: plain.digest().to_string() });
-            }
-            if !report.pending_links.is_empty() {
-                let p = serde_json::to_vec(&report.pending_links).unwrap_or_default();
-                std::fs::write(layer_tmp.with_extension("links"), p).map_err(io("record links"))?;
-            }
+            let res = unpack::Unpacker::new(root, opts)
+                .unpack(&mut plain)
+                .map_err(|source| Error::Unpack { digest: l.digest.to_string(), source })
+                .and_then(|rep| drain(&mut plain).map(|()| rep).map_err(io("decompress")));
+            unpacked = Some((res, plain.digest()));
         }
-        drain(&mut compressed).map_err(io("download"))?;
-        if compressed.digest() != l.digest {
+        // The compressed digest first, whatever the unpacker made of the stream: a
+        // corrupt blob is named as such, not as the tar error it caused.
+        let drained = drain(&mut compressed);
+        if drained.is_ok() && compressed.digest() != l.digest {
             return Err(Error::Mismatch { what: format!("layer {}", l.digest), expected: l.digest.to_string(), actual: compressed.digest().to_string() });
         }
+        if let Some((res, diff)) = unpacked {
+            let report = res?;
+            if diff != l.diff_id {
+                return Err(Error::Mismatch { what: format!("uncompressed layer {} (diff_id)", l.digest), expected: l.diff_id.to_string(), actual: diff.to_string() });
+            }
+            let fix = Fixups { links: report.pending_links, implicit_dirs: report.implicit_dirs };
+            if !fix.links.is_empty() || !fix.implicit_dirs.is_empty() {
+                std::fs::write(layer_tmp.with_extension("links"), serde_json::to_vec(&fix).unwrap_or_default()).map_err(io("record fix-ups"))?;
+            }
+        }
+        drained.map_err(io("download"))?;
         let Tee { mut w, .. } = compressed.into_inner();
         w.flush().map_err(io("write blob"))?;
         drop(w);
@@ -259,14 +269,39 @@ fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &
     result
 }
 
-/// Hardlinks whose target is in a lower layer (unpack::Report::pending_links): linked
-/// now that every layer is there, to the nearest lower layer holding the target.
+/// What a layer needs from the layers below it, once they are all unpacked.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Fixups {
+    links: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+    implicit_dirs: Vec<std::path::PathBuf>,
+}
+
+/// Fix-ups between layers, bottom up (unpack::Report): a directory a layer holds only as
+/// the parent of its entries takes the attributes the nearest lower layer gave it (in
+/// the overlay the upper one's would win; flattened, the lower one's stay); a hardlink
+/// to a lower layer's file is linked to it.
 fn link_across_layers(store: &Store, layers: &[Layer]) -> Result<(), Error> {
     for (i, l) in layers.iter().enumerate() {
         let rec = store.layer_dir(&l.diff_id).with_extension("links");
         let Ok(data) = std::fs::read(&rec) else { continue };
-        let links: Vec<(std::path::PathBuf, std::path::PathBuf)> = serde_json::from_slice(&data).unwrap_or_default();
-        for (link, target) in links {
+        let fix: Fixups = serde_json::from_slice(&data).unwrap_or_default();
+        let here = unpack::open_root(&store.layer_dir(&l.diff_id)).map_err(|source| Error::Io { digest: l.digest.to_string(), what: "open layer", source })?;
+        for d in &fix.implicit_dirs {
+            let lower = layers[..i].iter().rev().find_map(|x| {
+                let root = unpack::open_root(&store.layer_dir(&x.diff_id)).ok()?;
+                let fd = berth::rootfs::paths::open_in_root_nofollow(std::os::fd::AsRawFd::as_raw_fd(&root), d, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+                nix::sys::stat::fstat(&fd).ok()
+            });
+            let (Some(st), Ok(fd)) = (lower, berth::rootfs::paths::open_in_root_nofollow(std::os::fd::AsRawFd::as_raw_fd(&here), d, libc::O_RDONLY | libc::O_DIRECTORY)) else { continue };
+            // SAFETY: fchown/fchmod/futimens on a directory fd of our own layer.
+            unsafe {
+                libc::fchown(std::os::fd::AsRawFd::as_raw_fd(&fd), st.st_uid, st.st_gid);
+                libc::fchmod(std::os::fd::AsRawFd::as_raw_fd(&fd), st.st_mode & 0o7777);
+                let ts = [libc::timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec }, libc::timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec }];
+                libc::futimens(std::os::fd::AsRawFd::as_raw_fd(&fd), ts.as_ptr());
+            }
+        }
+        for (link, target) in fix.links {
             let dest = store.layer_dir(&l.diff_id).join(&link);
             if std::fs::symlink_metadata(&dest).is_ok() {
                 continue;

@@ -68,6 +68,10 @@ pub struct Report {
     pub pending_links: Vec<(PathBuf, PathBuf)>,
     /// Devices skipped in a user namespace.
     pub skipped_devices: u64,
+    /// `Layer` mode: directories the layer holds without an entry of their own (made as
+    /// parents of its entries). In the overlay they would hide the attributes a lower
+    /// layer gave them; the caller copies those over (pull.rs).
+    pub implicit_dirs: Vec<PathBuf>,
 }
 
 fn io_err<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -204,13 +208,15 @@ pub struct Unpacker {
     /// `Apply`: every path this layer wrote, and the opaque directories to clear.
     touched: HashSet<PathBuf>,
     opaque: Vec<PathBuf>,
+    /// `Layer`: the directories that had an entry of their own.
+    explicit: HashSet<PathBuf>,
     report: Report,
 }
 
 impl Unpacker {
     /// `root`: an fd of the directory to unpack into (O_PATH is enough).
     pub fn new(root: OwnedFd, opts: Options) -> Unpacker {
-        Unpacker { root, opts, dirs: HashMap::new(), dir_times: Vec::new(), touched: HashSet::new(), opaque: Vec::new(), report: Report::default() }
+        Unpacker { root, opts, dirs: HashMap::new(), dir_times: Vec::new(), touched: HashSet::new(), opaque: Vec::new(), explicit: HashSet::new(), report: Report::default() }
     }
 
     fn forget_below(&mut self, p: &Path) {
@@ -319,6 +325,9 @@ impl Unpacker {
                 // SAFETY: fd is new.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                 self.set_meta_fd(&fd, &meta, &path)?;
+                if self.opts.mode == Mode::Layer {
+                    self.explicit.insert(path.clone());
+                }
                 self.dir_times.push((path, meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
@@ -511,6 +520,12 @@ impl Unpacker {
                 self.clear_lower(&dup, &d)?;
             }
         }
+        if self.opts.mode == Mode::Layer {
+            let root = open_dir_rdonly(self.root.as_raw_fd(), c".").map_err(io_err(Path::new("/"), "open"))?;
+            let mut implicit = Vec::new();
+            self.find_implicit(&root, Path::new(""), &mut implicit)?;
+            self.report.implicit_dirs = implicit;
+        }
         // Directories after their children: deepest first.
         let mut times = std::mem::take(&mut self.dir_times);
         times.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
@@ -520,6 +535,21 @@ impl Unpacker {
             }
         }
         Ok(self.report)
+    }
+
+    fn find_implicit(&self, d: &OwnedFd, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+        for name in list(d).map_err(io_err(rel, "list"))? {
+            if !stat_at(d.as_raw_fd(), &name).as_ref().is_some_and(is_dir) {
+                continue;
+            }
+            let p = rel.join(OsStr::from_bytes(name.to_bytes()));
+            if !self.explicit.contains(&p) {
+                out.push(p.clone());
+            }
+            let sub = open_dir_rdonly(d.as_raw_fd(), &name).map_err(io_err(&p, "open"))?;
+            self.find_implicit(&sub, &p, out)?;
+        }
+        Ok(())
     }
 
     /// Removes what lower layers left in `d` (an opaque directory): every child this
