@@ -12,7 +12,7 @@ RELEASE_FLAGS += -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--pack-dyn-relocs=relr
 endif
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench clean
+.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench bench-image clean
 
 all: build
 
@@ -123,6 +123,12 @@ fuzz: deps
 # berth, runc and crun side by side (a few minutes); SAVE=1 writes bench/RESULTS.md.
 bench: deps build
 	BERTH=$(CURDIR)/$(BERTH_RELEASE) bench/run.sh
+
+# berth-image against skopeo copy + umoci unpack, on a small image and a ~300 MB one of
+# ~27,000 files built and served locally; SAVE=1 writes bench/IMAGE-RESULTS.md.
+bench-image: deps
+	$(CARGO) build --release -p berth-image
+	python3 bench/image.py target/release/berth-image $(or $(ROUNDS),3)
 
 clean:
 	$(CARGO) clean

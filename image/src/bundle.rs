@@ -97,7 +97,7 @@ fn apply_layers(store: &Store, img: &Image, rootfs: &Path, in_userns: bool) -> R
         let f = std::fs::File::open(&path).map_err(io_err(&path, "open layer"))?;
         let r: Box<dyn Read> = match comp {
             Compression::None => Box::new(io::BufReader::with_capacity(256 << 10, f)),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 << 10, f))),
+            Compression::Gzip => Box::new(crate::gzip::GzDecoder::new(io::BufReader::with_capacity(256 << 10, f))),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f).map_err(io_err(&path, "zstd"))?),
         };
         let root = unpack::open_root(rootfs).map_err(io_err(rootfs, "open"))?;

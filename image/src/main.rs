@@ -9,6 +9,7 @@
 mod bundle;
 mod cli;
 mod digest;
+mod gzip;
 mod manifest;
 mod progress;
 mod pull;
@@ -18,5 +19,9 @@ mod store;
 mod unpack;
 
 fn main() {
+    // Files are made with the exact modes images give them (and never by other users'
+    // rules): no umask, set once here, never changed (layers unpack in parallel threads).
+    // SAFETY: umask on ourselves.
+    unsafe { libc::umask(0) };
     std::process::exit(cli::main())
 }

@@ -38,8 +38,11 @@ pub enum Error {
 }
 
 const MAX_CONFIG: u64 = 8 << 20;
-/// Layers fetched and unpacked at once.
-const PARALLEL: usize = 4;
+/// Layers fetched and unpacked at once. All of an image's, up to 8 (~1 MiB of buffers
+/// each): the work is CPU-bound once the network is fast, and layers of similar sizes
+/// run to their end together instead of leaving the last ones to one core (measured on
+/// 5 layers of 60 MB with 2 cores: 4 at once 0.80 s, all at once 0.72 s).
+const PARALLEL: usize = 8;
 
 /// Passes a stream through, copying it into `w`.
 struct Tee<R, W> {
@@ -58,7 +61,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 fn decompress<'a>(c: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match c {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 << 10, r))),
+        Compression::Gzip => Box::new(crate::gzip::GzDecoder::new(io::BufReader::with_capacity(256 << 10, r))),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
     })
 }
@@ -283,6 +286,12 @@ struct Fixups {
 fn link_across_layers(store: &Store, layers: &[Layer]) -> Result<(), Error> {
     for (i, l) in layers.iter().enumerate() {
         let rec = store.layer_dir(&l.diff_id).with_extension("links");
+        if !rec.exists() {
+            continue;
+        }
+        // Under the layer's lock: another pull of an image with this layer may be doing
+        // the same (the first one does it, removing the record).
+        let _lock = store.layer_lock(&l.diff_id)?;
         let Ok(data) = std::fs::read(&rec) else { continue };
         let fix: Fixups = serde_json::from_slice(&data).unwrap_or_default();
         let here = unpack::open_root(&store.layer_dir(&l.diff_id)).map_err(|source| Error::Io { digest: l.digest.to_string(), what: "open layer", source })?;
@@ -320,7 +329,7 @@ fn link_across_layers(store: &Store, layers: &[Layer]) -> Result<(), Error> {
             let name = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(link.file_name().unwrap_or_default())).unwrap_or_default();
             // SAFETY: linkat of an O_PATH fd (AT_EMPTY_PATH) into a directory fd.
             let r = unsafe { libc::linkat(std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), std::os::fd::AsRawFd::as_raw_fd(&parent), name.as_ptr(), libc::AT_EMPTY_PATH) };
-            if r != 0 {
+            if r != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
                 return Err(Error::Io { digest: l.digest.to_string(), what: "hardlink across layers", source: io::Error::last_os_error() });
             }
         }

@@ -210,13 +210,17 @@ pub struct Unpacker {
     opaque: Vec<PathBuf>,
     /// `Layer`: the directories that had an entry of their own.
     explicit: HashSet<PathBuf>,
+    /// The copy buffer, one per unpacker (not one per file).
+    buf: Vec<u8>,
+    /// Who creates the files (euid, egid): owners that match need no chown.
+    owner: (u32, u32),
     report: Report,
 }
 
 impl Unpacker {
     /// `root`: an fd of the directory to unpack into (O_PATH is enough).
     pub fn new(root: OwnedFd, opts: Options) -> Unpacker {
-        Unpacker { root, opts, dirs: HashMap::new(), dir_times: Vec::new(), touched: HashSet::new(), opaque: Vec::new(), explicit: HashSet::new(), report: Report::default() }
+        Unpacker { root, opts, dirs: HashMap::new(), dir_times: Vec::new(), touched: HashSet::new(), opaque: Vec::new(), explicit: HashSet::new(), buf: vec![0; 256 << 10], owner: current_owner(), report: Report::default() }
     }
 
     fn forget_below(&mut self, p: &Path) {
@@ -302,7 +306,10 @@ impl Unpacker {
         let meta = Self::meta(e)?;
         let pfd = self.dir(&parent)?;
         let cname = cstr(&name).map_err(io_err(&path, "name"))?;
-        let existing = stat_at(pfd, &cname);
+        // Regular files, the bulk of a layer, are created first and looked at only if
+        // something is in the way (EEXIST): one syscall less per file.
+        let existing = if matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse) { None } else { stat_at(pfd, &cname) };
+        let own = self.owner == (meta.uid, meta.gid);
         self.touch(&path);
         match kind {
             tar::EntryType::Directory => {
@@ -312,8 +319,8 @@ impl Unpacker {
                     if existing.is_some() {
                         self.replace(pfd, &cname, &path)?;
                     }
-                    // SAFETY: mkdirat relative to the parent fd.
-                    if unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) } != 0 {
+                    // SAFETY: mkdirat relative to the parent fd (the umask is 0: main.rs).
+                    if unsafe { libc::mkdirat(pfd, cname.as_ptr(), if own { meta.mode } else { 0o700 }) } != 0 {
                         return Err(io_err(&path, "mkdir")(errno()));
                     }
                 }
@@ -331,20 +338,30 @@ impl Unpacker {
                 self.dir_times.push((path, meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                if existing.is_some() {
+                // Made with its final mode when berth-image already is its owner (the
+                // umask is 0); else 0600, and the mode once the owner is set (a chown
+                // clears setuid bits).
+                let create_mode = if own { meta.mode } else { 0o600 };
+                let create = || {
+                    // SAFETY: openat creating a new file relative to the parent fd.
+                    unsafe { libc::openat(pfd, cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, create_mode) }
+                };
+                let mut fd = create();
+                if fd < 0 && errno().raw_os_error() == Some(libc::EEXIST) {
                     self.replace(pfd, &cname, &path)?;
+                    fd = create();
                 }
-                // SAFETY: openat creating a new file relative to the parent fd.
-                let fd = unsafe { libc::openat(pfd, cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600) };
                 if fd < 0 {
                     return Err(io_err(&path, "create")(errno()));
                 }
                 // SAFETY: fd is new.
                 let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-                let n = copy(e, &mut f).map_err(io_err(&path, "write"))?;
+                let n = copy(e, &mut f, &mut self.buf).map_err(io_err(&path, "write"))?;
                 self.report.bytes += n;
                 let fd = OwnedFd::from(f);
-                self.set_meta_fd(&fd, &meta, &path)?;
+                if !own || !meta.xattrs.is_empty() {
+                    self.set_meta_fd(&fd, &meta, &path)?;
+                }
                 set_times_fd(&fd, meta.mtime).map_err(io_err(&path, "set times"))?;
             }
             tar::EntryType::Symlink => {
@@ -390,14 +407,8 @@ impl Unpacker {
                     self.replace(pfd, &cname, &path)?;
                 }
                 let dev = libc::makedev(e.header().device_major().ok().flatten().unwrap_or(0), e.header().device_minor().ok().flatten().unwrap_or(0));
-                // SAFETY: umask/mknodat relative to the parent fd (exact mode; the umask
-                // restored at once: the unpacker is single-threaded per process image).
-                let r = unsafe {
-                    let old = libc::umask(0);
-                    let r = libc::mknodat(pfd, cname.as_ptr(), fmt | meta.mode, dev);
-                    libc::umask(old);
-                    r
-                };
+                // SAFETY: mknodat relative to the parent fd (exact mode: the umask is 0).
+                let r = unsafe { libc::mknodat(pfd, cname.as_ptr(), fmt | meta.mode, dev) };
                 if r != 0 {
                     return Err(io_err(&path, "mknod")(errno()));
                 }
@@ -488,11 +499,12 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Owner, then mode (a chown clears setuid/setgid), then xattrs.
+    /// Owner, then mode (a chown clears setuid/setgid), then xattrs. The owner is set only
+    /// when it is not already the creator's.
     fn set_meta_fd(&self, fd: &OwnedFd, m: &Meta, path: &Path) -> Result<(), Error> {
         // SAFETY: fchown/fchmod/fsetxattr on an fd we own.
         unsafe {
-            if libc::fchown(fd.as_raw_fd(), m.uid, m.gid) != 0 {
+            if (m.uid, m.gid) != self.owner && libc::fchown(fd.as_raw_fd(), m.uid, m.gid) != 0 {
                 return Err(io_err(path, "chown")(errno()));
             }
             if libc::fchmod(fd.as_raw_fd(), m.mode) != 0 {
@@ -569,6 +581,11 @@ impl Unpacker {
     }
 }
 
+fn current_owner() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
 fn open_dir_rdonly(dir: RawFd, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: openat relative to a directory fd, no link followed.
     let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
@@ -588,12 +605,11 @@ fn set_times_fd(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies with a large buffer (fewer syscalls than io::copy's 8 KiB).
-fn copy(r: &mut impl Read, w: &mut std::fs::File) -> io::Result<u64> {
-    let mut buf = vec![0u8; 256 << 10];
+/// Copies through the unpacker's large buffer (fewer syscalls than io::copy's 8 KiB).
+fn copy(r: &mut impl Read, w: &mut std::fs::File, buf: &mut [u8]) -> io::Result<u64> {
     let mut n = 0u64;
     loop {
-        let k = match r.read(&mut buf) {
+        let k = match r.read(buf) {
             Ok(0) => return Ok(n),
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
