@@ -72,6 +72,7 @@ pub fn make(store: &Store, img: &Image, dir: &Path, o: &Options) -> Result<(), E
         std::fs::create_dir(&rootfs).map_err(io_err(&rootfs, "create"))?;
         if o.copy {
             apply_layers(store, img, &rootfs, o.in_userns)?;
+            store.save_bundle(&store::BundleRecord { dir: dir.clone(), image: img.reference.clone(), layers: Vec::new(), copy: true })?;
         } else {
             mount_snapshot(store, img, &dir, o.in_userns)?;
         }
@@ -129,27 +130,44 @@ fn mount_snapshot(store: &Store, img: &Image, dir: &Path, in_userns: bool) -> Re
         std::fs::create_dir(&empty).map_err(io_err(&empty, "create"))?;
         lowers.push(empty);
     }
+    let rootfs = dir.join("rootfs");
+    overlay(&lowers, Some((&upper, &work)), in_userns, &rootfs).map_err(io_err(dir, "overlay mount"))?;
+    store.save_bundle(&store::BundleRecord { dir: dir.to_path_buf(), image: img.reference.clone(), layers: img.layers.iter().map(|l| l.diff_id.clone()).collect(), copy: false })?;
+    Ok(())
+}
+
+/// Mounts an overlay of `lowers` (topmost first) on `target`, with an upper and a work
+/// directory, or read-only without. One `lowerdir+` per layer through the fd-based mount
+/// API (Linux 6.8: no limit on their number; fsconfig takes strings of 255 bytes at most,
+/// so the classic list would not fit there); older kernels get mount(2) with the classic
+/// colon-separated list (up to a page of options).
+pub fn overlay(lowers: &[PathBuf], upper: Option<(&Path, &Path)>, in_userns: bool, target: &Path) -> io::Result<()> {
     let mut opts: Vec<String> = Vec::new();
     if in_userns {
         opts.push("userxattr".into());
     }
-    opts.push(format!("upperdir={}", upper.display()));
-    opts.push(format!("workdir={}", work.display()));
-    // One `lowerdir+` per layer (Linux 6.8): no limit on their number or path length.
-    // Older kernels get the classic colon-separated list.
+    match upper {
+        Some((u, w)) => {
+            opts.push(format!("upperdir={}", u.display()));
+            opts.push(format!("workdir={}", w.display()));
+        }
+        None => opts.push("ro".into()),
+    }
     let mut plus = opts.clone();
     plus.extend(lowers.iter().map(|l| format!("lowerdir+={}", l.display())));
-    let tree = berth::util::mount::new_fs("overlay", Some("berth-image"), &plus, 0).or_else(|_| {
-        let joined = lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":");
-        let mut classic = opts.clone();
-        classic.push(format!("lowerdir={joined}"));
-        berth::util::mount::new_fs("overlay", Some("berth-image"), &classic, 0)
-    });
-    let tree = tree.map_err(io_err(dir, "overlay mount"))?;
-    let target = unpack::open_root(&dir.join("rootfs")).map_err(io_err(dir, "open rootfs"))?;
-    berth::util::mount::attach(&tree, &target).map_err(io_err(dir, "attach overlay"))?;
-    store.save_bundle(&store::BundleRecord { dir: dir.to_path_buf(), image: img.reference.clone(), layers: img.layers.iter().map(|l| l.diff_id.clone()).collect() })?;
-    Ok(())
+    let attrs = if upper.is_none() { berth::util::mount::ATTR_RDONLY } else { 0 };
+    match berth::util::mount::new_fs("overlay", Some("berth-image"), &plus, attrs) {
+        Ok(tree) => {
+            let t = unpack::open_root(target)?;
+            berth::util::mount::attach(&tree, &t)
+        }
+        Err(_) => {
+            let joined = lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":");
+            opts.push(format!("lowerdir={joined}"));
+            let flags = if upper.is_none() { nix::mount::MsFlags::MS_RDONLY } else { nix::mount::MsFlags::empty() };
+            nix::mount::mount(Some("berth-image"), target, Some("overlay"), flags, Some(opts.join(",").as_str())).map_err(io::Error::from)
+        }
+    }
 }
 
 /// Whether DIR/rootfs is a mount point (the snapshot's overlay).

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::registry::{self, Credentials};
 use crate::store::Store;
-use crate::{bundle, manifest, pull, reference, store};
+use crate::{bundle, commit, layout, manifest, pull, push, reference, store};
 
 #[derive(Parser, Debug)]
 #[command(name = "berth-image", version, about = "berth's image helper: pull images from registries and make bundles berth runs")]
@@ -76,6 +76,37 @@ pub enum Cmd {
     Rm { reference: String },
     /// Remove blobs and unpacked layers no image or bundle uses
     Prune,
+    /// Commit a bundle's changes as a new image (one new layer on its image)
+    Commit {
+        /// A Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL
+        #[arg(long = "change", short = 'c')]
+        change: Vec<String>,
+        /// A comment in the image's history
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        /// Freeze containers running on the bundle during the commit (else refused)
+        #[arg(long)]
+        pause: bool,
+        /// berth's --root, to find containers running on the bundle
+        #[arg(long = "berth-root", default_value = "/run/berth")]
+        berth_root: PathBuf,
+        dir: PathBuf,
+        reference: String,
+    },
+    /// Push a stored image to a registry (to DEST if given)
+    Push {
+        /// Upload blobs in PATCH chunks of this many bytes (default: one PUT each)
+        #[arg(long = "chunk-size")]
+        chunk_size: Option<u64>,
+        reference: String,
+        dest: Option<String>,
+    },
+    /// Give a stored image another reference
+    Tag { source: String, dest: String },
+    /// Write a stored image to FILE as an OCI layout archive
+    Save { reference: String, file: PathBuf },
+    /// Load the images of an OCI layout archive into the store
+    Load { file: PathBuf },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +123,12 @@ pub enum Error {
     Pull(#[from] pull::Error),
     #[error(transparent)]
     Bundle(#[from] bundle::Error),
+    #[error(transparent)]
+    Commit(#[from] commit::Error),
+    #[error(transparent)]
+    Push(#[from] push::Error),
+    #[error(transparent)]
+    Layout(#[from] layout::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -170,9 +207,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             let plat = platform(p)?;
             let _lock = store.shared()?;
             let stored = store.load_image(&r.to_string()).ok().filter(|i| p.is_none() || i.platform == plat.to_string());
-            let ready = stored.filter(|i| *copy && i.layers.iter().all(|l| store.has_blob(&l.digest)) || i.layers.iter().all(|l| store.has_layer(&l.diff_id)));
+            // A stored image needs no registry: its layers are unpacked from its blobs
+            // if they are not yet (a loaded or committed image, a --copy pull).
+            let ready = stored.filter(|i| i.layers.iter().all(|l| store.has_blob(&l.digest) || store.has_layer(&l.diff_id)));
             let img = match ready {
-                Some(i) => i,
+                Some(i) => {
+                    if !*copy {
+                        pull::ensure_unpacked(&store, &i.layers, userns)?;
+                    }
+                    i
+                }
                 None => {
                     let req = pull::Request { reference: &r, platform: &plat, registry: &ropts, progress: &progress, unpack: !*copy, in_userns: userns };
                     pull::pull(&store, &req)?
@@ -210,6 +254,47 @@ fn run(cli: Cli) -> Result<(), Error> {
             let r = Reference::parse(reference)?;
             let _lock = store.exclusive()?;
             store.remove_image(&r.to_string())?;
+        }
+        Cmd::Commit { change, message, pause, berth_root, dir, reference } => {
+            let dest = Reference::parse(reference)?;
+            let _lock = store.shared()?;
+            let o = commit::Options { changes: change.clone(), message: message.clone(), pause: *pause, berth_root: berth_root.clone(), in_userns: userns };
+            let img = commit::commit(&store, dir, &dest, &o)?;
+            print(&format!("{}\n", img.digest));
+        }
+        Cmd::Push { chunk_size, reference, dest } => {
+            let r = Reference::parse(reference)?;
+            let d = match dest {
+                Some(d) => Reference::parse(d)?,
+                None => r.clone(),
+            };
+            let _lock = store.shared()?;
+            let img = store.load_image(&r.to_string())?;
+            let rep = push::push(&store, &img, &d, &ropts, *chunk_size, &progress)?;
+            if !cli.quiet {
+                eprintln!("blobs: {} uploaded, {} mounted from {}, {} already there", rep.uploaded, rep.mounted, img.reference, rep.skipped);
+            }
+            print(&format!("{}\n", img.digest));
+        }
+        Cmd::Tag { source, dest } => {
+            let s = Reference::parse(source)?;
+            let d = Reference::parse(dest)?;
+            let _lock = store.shared()?;
+            let mut img = store.load_image(&s.to_string())?;
+            img.reference = d.to_string();
+            store.save_image(&img)?;
+        }
+        Cmd::Save { reference, file } => {
+            let r = Reference::parse(reference)?;
+            let _lock = store.shared()?;
+            let img = store.load_image(&r.to_string())?;
+            layout::save(&store, &img, file)?;
+        }
+        Cmd::Load { file } => {
+            let _lock = store.shared()?;
+            for r in layout::load(&store, file)? {
+                print(&format!("{r}\n"));
+            }
         }
         Cmd::Prune => {
             let _lock = store.exclusive()?;

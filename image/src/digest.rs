@@ -36,6 +36,10 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn from_hasher(h: Sha256) -> Digest {
+        Digest(format!("sha256:{}", hex(&h.finalize())))
+    }
 }
 
 impl fmt::Display for Digest {
@@ -78,14 +82,32 @@ impl<R: Read> Hashing<R> {
     pub fn new(inner: R) -> Self {
         Hashing { inner, hash: Sha256::new(), bytes: 0 }
     }
+}
 
-    /// The digest of everything read so far.
+impl<R> Hashing<R> {
+    /// The digest of everything read (or written) so far.
     pub fn digest(&self) -> Digest {
         Digest(format!("sha256:{}", hex(&self.hash.clone().finalize())))
     }
 
     pub fn into_inner(self) -> R {
         self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<W> Hashing<W> {
+    /// For a writer: layer.rs hashes what it writes (the uncompressed layer).
+    pub fn new_writer(inner: W) -> Self {
+        Hashing { inner, hash: Sha256::new(), bytes: 0 }
+    }
+
+    pub fn update(&mut self, b: &[u8]) {
+        self.hash.update(b);
+        self.bytes += b.len() as u64;
     }
 }
 

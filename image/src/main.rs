@@ -4,15 +4,20 @@
 //! TLS, credentials), `manifest` (manifests, indexes, platforms, layer types), `pull`
 //! (fetching and checking everything, layers in parallel and streamed), `unpack` (the
 //! safe layer unpacker), `store` (the content-addressed store), `bundle` (rootfs and
-//! config.json), `progress`, `cli`.
+//! config.json), `layer` (writing a layer of changes), `commit`, `push`, `layout` (save and
+//! load of OCI layout archives), `progress`, `cli`.
 
 mod bundle;
 mod cli;
+mod commit;
 mod digest;
 mod gzip;
+mod layer;
+mod layout;
 mod manifest;
 mod progress;
 mod pull;
+mod push;
 mod reference;
 mod registry;
 mod store;

@@ -143,6 +143,7 @@ pub fn pull(store: &Store, req: &Request) -> Result<Image, Error> {
         config: cdigest,
         layers,
         pulled: berth::util::time::now_rfc3339_nano(),
+        origin: Some(r.to_string()),
     };
     store.save_image(&img)?;
     Ok(img)
@@ -162,7 +163,7 @@ fn fetch_layers(store: &Store, client: &Client, repo: &str, m: &ImageManifest, l
                 if errors.lock().is_ok_and(|e| !e.is_empty()) {
                     return;
                 }
-                if let Err(e) = one_layer(store, client, repo, &m.layers()[i], &layers[i], req) {
+                if let Err(e) = one_layer(store, Some(client), repo, &m.layers()[i], &layers[i], req) {
                     if let Ok(mut v) = errors.lock() {
                         v.push((i, e));
                     }
@@ -181,7 +182,7 @@ fn fetch_layers(store: &Store, client: &Client, repo: &str, m: &ImageManifest, l
     Ok(())
 }
 
-fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &Layer, req: &Request) -> Result<(), Error> {
+fn one_layer(store: &Store, client: Option<&Client>, repo: &str, desc: &Descriptor, l: &Layer, req: &Request) -> Result<(), Error> {
     let comp = manifest::layer_compression(desc)?;
     let io = |what: &'static str| {
         let digest = l.digest.to_string();
@@ -203,10 +204,10 @@ fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &
     // the way, committed as a blob once its digest is checked).
     let blob_tmp = store.tmp_path("blob");
     let from_store = store.has_blob(&l.digest);
-    let source: Box<dyn Read + Send + Sync> = if from_store {
-        Box::new(std::fs::File::open(store.blob_path(&l.digest)).map_err(io("open blob"))?)
-    } else {
-        client.blob(repo, &l.digest)?
+    let source: Box<dyn Read + Send + Sync> = match client {
+        _ if from_store => Box::new(std::fs::File::open(store.blob_path(&l.digest)).map_err(io("open blob"))?),
+        Some(c) => c.blob(repo, &l.digest)?,
+        None => return Err(Error::Invalid { what: format!("layer {}", l.digest), reason: "not in the store".into() }),
     };
     let sink: Box<dyn Write> = if from_store {
         Box::new(io::sink())
@@ -270,6 +271,28 @@ fn one_layer(store: &Store, client: &Client, repo: &str, desc: &Descriptor, l: &
         req.progress.done(&l.digest, l.size, if from_store { "unpacked" } else { "pulled" });
     }
     result
+}
+
+/// Unpacks into the store every layer of `layers` not there yet, from its stored blob
+/// (a `--copy` pull or a commit stores blobs only), then the fix-ups between layers.
+pub fn ensure_unpacked(store: &Store, layers: &[Layer], in_userns: bool) -> Result<(), Error> {
+    let progress = Progress::new(false);
+    let r = Reference::parse("localhost/berth-image-store:unpack").map_err(|e| Error::Invalid { what: "store".into(), reason: e.to_string() })?;
+    let platform = Platform::host();
+    let opts = registry::Options::default();
+    let req = Request { reference: &r, platform: &platform, registry: &opts, progress: &progress, unpack: true, in_userns };
+    for l in layers {
+        if store.has_layer(&l.diff_id) {
+            continue;
+        }
+        if !store.has_blob(&l.digest) {
+            return Err(Error::Invalid { what: format!("layer {}", l.digest), reason: "neither unpacked nor stored (pull the image again)".into() });
+        }
+        let desc: Descriptor = serde_json::from_value(serde_json::json!({"mediaType": l.media_type, "digest": l.digest, "size": l.size}))
+            .map_err(|e| Error::Invalid { what: format!("layer {}", l.digest), reason: e.to_string() })?;
+        one_layer(store, None, "", &desc, l, &req)?;
+    }
+    link_across_layers(store, layers)
 }
 
 /// What a layer needs from the layers below it, once they are all unpacked.

@@ -75,6 +75,10 @@ pub struct Image {
     pub config: Digest,
     pub layers: Vec<Layer>,
     pub pulled: String,
+    /// The reference its blobs were pulled from (a commit's base's), for push's
+    /// cross-repository mounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// A snapshot bundle (an overlay of store layers), so that prune keeps its layers.
@@ -84,6 +88,9 @@ pub struct BundleRecord {
     pub dir: PathBuf,
     pub image: String,
     pub layers: Vec<Digest>,
+    /// A `--copy` bundle (a plain rootfs), not a snapshot.
+    #[serde(default)]
+    pub copy: bool,
 }
 
 pub struct Store {

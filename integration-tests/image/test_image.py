@@ -486,6 +486,130 @@ def test_progress(reg):
     check("not on a terminal: no progress, only the digest", r.returncode == 0 and r.stdout.count("\n") == 1 and r.stdout.startswith("sha256:"), r.stdout)
 
 
+CHANGES = ("echo new > /data/new; echo changed > /data/changed; rm /data/gone; rm /data/link-gone; "
+           "rm -rf /olddir; mkdir /olddir; echo fresh > /olddir/fresh; ln /data/new /data/new-hardlink; "
+           "chmod 4755 /data/changed; ln -s ../etc/passwd /data/sym; mkdir -p /deep/a/b; echo d > /deep/a/b/f")
+
+
+def base_with_data():
+    return [(fx.busybox_layer(), "gzip"),
+            ([E("data/", "dir"), E("data/changed", data=b"original\n"), E("data/gone", data=b"to delete\n"), E("data/link-gone", "symlink", link="gone"),
+              E("data/keep", data=b"kept\n"), E("olddir/", "dir"), E("olddir/a", data=b"a\n"), E("olddir/sub/", "dir"), E("olddir/sub/b", data=b"b\n")], "gzip")]
+
+
+def view_equals_umoci(reg, ref, name, view):
+    u = tree(umoci_rootfs(reg, ref, name))
+    v = tree(view)
+    # What the runtime itself makes for the container is not the container's change.
+    diff = [d for d in diff_trees(u, v)]
+    return diff
+
+
+def test_commit(reg):
+    fx.push_image(reg, "fx/base", "1", base_with_data(), cfg={"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]})
+    base = f"{reg.host}/fx/base:1"
+    for mode in ("snapshot", "copy"):
+        d = fresh(f"commit-{mode}")
+        r = bi("--plain-http", "bundle", *(["--copy"] if mode == "copy" else []), base, d, "--", "/bin/sh", "-c", CHANGES)
+        run = berth_run(d, f"changer-{mode}")
+        check(f"{mode}: a container adds, changes and deletes files and replaces a directory", r.returncode == 0 and run.returncode == 0, r.stderr + run.stderr)
+        dest = f"{reg.host}/fx/committed-{mode}:1"
+        r = bi("commit", "--change", 'CMD ["/bin/cat", "/data/new", "/olddir/fresh"]', "--change", "ENV COMMITTED=yes", "--message", "from the test", d, dest)
+        check(f"{mode}: commit", r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr)
+        r = subprocess.run([BI, "--store", STORE, "--plain-http", "push", dest], capture_output=True, text=True)
+        check(f"{mode}: push (the base's 2 layers mounted from its repository, the new layer and config uploaded)", r.returncode == 0 and "2 uploaded, 2 mounted" in r.stderr, r.stderr)
+        diff = view_equals_umoci(reg, f"fx/committed-{mode}:1", f"committed-{mode}", os.path.join(d, "rootfs"))
+        check(f"{mode}: skopeo + umoci of the pushed image equal the container's view", not diff, diff[:8])
+        s2 = os.path.join(WORK, f"store-fresh-{mode}")
+        d2 = fresh(f"committed-{mode}")
+        r = bi("--plain-http", "bundle", dest, d2, store=s2)
+        run = berth_run(d2, f"reader-{mode}") if r.returncode == 0 else r
+        c = json.load(open(os.path.join(d2, "config.json"))) if r.returncode == 0 else {}
+        check(f"{mode}: the committed image, pulled afresh, runs with the changes and the --change", run.returncode == 0 and run.stdout == "new\nfresh\n"
+              and "COMMITTED=yes" in c.get("process", {}).get("env", []), r.stderr + run.stdout + run.stderr)
+        # A second commit on top.
+        d3 = fresh(f"second-{mode}")
+        bi("bundle", *(["--copy"] if mode == "copy" else []), dest, d3, "--", "/bin/sh", "-c", "rm /data/keep; echo again > /data/new")
+        berth_run(d3, f"again-{mode}")
+        dest2 = f"{reg.host}/fx/committed-{mode}:2"
+        r = bi("commit", d3, dest2)
+        d4 = fresh(f"second-check-{mode}")
+        r2 = bi("bundle", dest2, d4, "--", "/bin/sh", "-c", "cat /data/new; test -e /data/keep || echo keep-gone; ls /olddir")
+        run = berth_run(d4, f"check2-{mode}") if r2.returncode == 0 else r2
+        check(f"{mode}: a second commit on top of the first", r.returncode == 0 and run.stdout == "again\nkeep-gone\nfresh\n", r.stderr + r2.stderr + run.stdout + run.stderr)
+        hist = json.loads(bi("inspect", dest2).stdout)["config"]["history"]
+        check(f"{mode}: history records both commits and the message", len(hist) >= 4 and hist[-2].get("comment") == "from the test" and "berth-image commit" in hist[-1]["created_by"], hist[-2:])
+        for x in (d, d2, d3, d4):
+            subprocess.run([BI, "--store", STORE, "unbundle", x], capture_output=True)
+            subprocess.run([BI, "--store", s2, "unbundle", x], capture_output=True)
+    # A running container: refused, unless --pause (frozen for the commit, running after).
+    d = fresh("commit-running")
+    bi("--plain-http", "bundle", base, d, "--", "/bin/sh", "-c", "echo x > /data/running; sleep 100")
+    subprocess.run([BERTH, "--root", ROOT, "run", "-d", "--bundle", d, "runner"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    r = bi("commit", "--berth-root", ROOT, d, f"{reg.host}/fx/running:1")
+    check("commit of a bundle a container runs on is refused", one_error(r) and "runner" in r.stderr and "--pause" in r.stderr, r.stderr)
+    r = bi("commit", "--pause", "--berth-root", ROOT, d, f"{reg.host}/fx/running:1")
+    st = json.loads(subprocess.run([BERTH, "--root", ROOT, "state", "runner"], capture_output=True, text=True).stdout or "{}")
+    check("commit --pause: committed, and the container runs on (thawed)", r.returncode == 0 and st.get("status") == "running", r.stderr + str(st))
+    subprocess.run([BERTH, "--root", ROOT, "delete", "-f", "runner"], capture_output=True)
+    bi("unbundle", d)
+    # tag, save and load.
+    r = bi("tag", f"{reg.host}/fx/committed-snapshot:1", "localhost/tagged:x")
+    arc = os.path.join(WORK, "image.tar")
+    r2 = bi("save", "localhost/tagged:x", arc)
+    oci = os.path.join(WORK, "from-archive")
+    r3 = subprocess.run(["skopeo", "copy", "--quiet", f"oci-archive:{arc}", f"dir:{oci}"], capture_output=True, text=True)
+    s3 = os.path.join(WORK, "store-load")
+    r4 = bi("load", arc, store=s3)
+    d = fresh("loaded")
+    r5 = bi("bundle", "localhost/tagged:x", d, store=s3)
+    run = berth_run(d, "loaded") if r5.returncode == 0 else r5
+    check("tag, save (skopeo reads the archive) and load into another store", all(x.returncode == 0 for x in (r, r2, r3, r4, r5)) and run.stdout == "new\nfresh\n",
+          " ".join(x.stderr for x in (r, r2, r3, r4, r5)) + run.stderr)
+    subprocess.run([BI, "--store", s3, "unbundle", d], capture_output=True)
+    # Chunked upload, to another repository of the same registry with a fresh store.
+    big = [(fx.busybox_layer(), "gzip"), ([E(f"blob/{i}", data=os.urandom(256 << 10)) for i in range(12)], "gzip")]
+    fx.push_image(reg, "fx/chunky", "1", big, cfg={"Cmd": ["/bin/ls", "/blob"]})
+    s4 = os.path.join(WORK, "store-chunk")
+    bi("--plain-http", "pull", f"{reg.host}/fx/chunky:1", store=s4)
+    reg2 = reglib.Registry("http")
+    cleanups.append(reg2.close)
+    r = subprocess.run([BI, "--store", s4, "--plain-http", "push", "--chunk-size", "65536", f"{reg.host}/fx/chunky:1", f"{reg2.host}/fx/chunky:copy"], capture_output=True, text=True)
+    s5 = os.path.join(WORK, "store-chunk-back")
+    d = fresh("chunky")
+    r2 = bi("--plain-http", "bundle", "--copy", f"{reg2.host}/fx/chunky:copy", d, store=s5)
+    check("push in PATCH chunks of 64 KiB to another registry, then pulled back whole", r.returncode == 0 and "3 uploaded" in r.stderr and r2.returncode == 0
+          and len(os.listdir(os.path.join(d, "rootfs/blob"))) == 12, r.stderr + r2.stderr)
+
+
+def test_push_auth():
+    for mode in ("basic", "token"):
+        reg = reglib.Registry(mode)
+        try:
+            fx.push_image(reg, "fx/src", "1", [(fx.busybox_layer(), "gzip")], cfg={"Cmd": ["/bin/echo", "ok"]})
+            s = os.path.join(WORK, f"store-push-{mode}")
+            certs = ["--cert-dir", reg.ca.dir, "--creds", "alice:wonderland"]
+            d = fresh(f"push-{mode}")
+            r = bi(*certs, "bundle", f"{reg.host}/fx/src:1", d, "--", "/bin/sh", "-c", "echo pushed > /pushed", store=s)
+            berth_run(d, f"push-{mode}")
+            r2 = bi("commit", d, f"{reg.host}/fx/dest:1", store=s)
+            r3 = bi(*certs, "push", f"{reg.host}/fx/dest:1", store=s)
+            s2 = os.path.join(WORK, f"store-push-{mode}-back")
+            d2 = fresh(f"push-{mode}-back")
+            r4 = bi(*certs, "bundle", f"{reg.host}/fx/dest:1", d2, "--", "/bin/cat", "/pushed", store=s2)
+            run = berth_run(d2, f"back-{mode}") if r4.returncode == 0 else r4
+            check(f"push with {'Basic auth' if mode == 'basic' else 'Bearer tokens'}, pulled back", all(x.returncode == 0 for x in (r, r2, r3, r4)) and run.stdout == "pushed\n",
+                  " ".join(x.stderr for x in (r, r2, r3, r4)) + run.stderr)
+            r5 = bi("--cert-dir", reg.ca.dir, "push", f"{reg.host}/fx/dest:1", f"{reg.host}/fx/anon:1", store=s)
+            check(f"push without credentials ({mode}): refused, one clear line", one_error(r5) and ("refused" in r5.stderr or "credentials" in r5.stderr), r5.stderr)
+            for x in (d, d2):
+                subprocess.run([BI, "--store", s, "unbundle", x], capture_output=True)
+                subprocess.run([BI, "--store", s2, "unbundle", x], capture_output=True)
+        finally:
+            reg.close()
+
+
 def main():
     for tool in ("docker-registry", "skopeo", "umoci", "zstd", "htpasswd", "openssl"):
         if shutil.which(tool) is None:
@@ -501,6 +625,8 @@ def main():
     test_progress(reg)
     test_concurrency_and_interrupts(reg)
     test_registries()
+    test_commit(reg)
+    test_push_auth()
     test_store(reg)
 
 

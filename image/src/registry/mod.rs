@@ -7,7 +7,7 @@ pub mod creds;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -145,7 +145,11 @@ impl Client {
                 if let Some(s) = &service {
                     req = req.query("service", s);
                 }
-                req = req.query("scope", &want);
+                // Several scopes (a cross-repository mount asks for two) are several
+                // `scope` parameters, as the token protocol has them.
+                for s in want.split(' ').filter(|s| !s.is_empty()) {
+                    req = req.query("scope", s);
+                }
                 if let Some(c) = &self.creds {
                     req = req.set("Authorization", &c.basic_header());
                 }
@@ -183,7 +187,25 @@ impl Client {
     /// One request, authenticated on demand: a 401 is answered once, then retried.
     /// `what` names the object in errors.
     pub fn call(&self, method: &str, path: &str, scope: &str, headers: &[(&str, &str)], what: &str, body: Option<&[u8]>) -> Result<ureq::Response, Error> {
-        let url = format!("{}{path}", self.base);
+        match body {
+            Some(b) => self.call_with(method, path, scope, headers, what, &|| Ok(Box::new(io::Cursor::new(b.to_vec())) as Box<dyn Read>), Some(b.len() as u64)),
+            None => self.call_with(method, path, scope, headers, what, &|| Ok(Box::new(io::empty()) as Box<dyn Read>), None),
+        }
+    }
+
+    /// `call` with a body made by `body` (made again for the retry after a 401) of
+    /// `len` bytes (None: no body). `path` may be a whole URL (an upload's Location).
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        what: &str,
+        body: &dyn Fn() -> io::Result<Box<dyn Read>>,
+        len: Option<u64>,
+    ) -> Result<ureq::Response, Error> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") { path.to_string() } else { format!("{}{path}", self.base) };
         for attempt in 0..2 {
             let mut req = self.agent.request(method, &url);
             for (k, v) in headers {
@@ -192,8 +214,11 @@ impl Client {
             if let Some(a) = self.authorization(scope) {
                 req = req.set("Authorization", &a);
             }
-            let r = match body {
-                Some(b) => req.send_bytes(b),
+            let r = match len {
+                Some(n) => {
+                    let reader = body().map_err(|e| Error::Protocol { registry: self.registry.clone(), what: what.into(), reason: e.to_string() })?;
+                    req.set("Content-Length", &n.to_string()).send(reader)
+                }
                 None => req.call(),
             };
             match r {
@@ -237,6 +262,77 @@ impl Client {
             return Err(Error::Protocol { registry: self.registry.clone(), what, reason: format!("larger than {} MiB", MAX_MANIFEST >> 20) });
         }
         Ok(Fetched { digest: Digest::of(&data), data, content_type })
+    }
+
+    pub fn push_scope(repo: &str) -> String {
+        format!("repository:{repo}:pull,push")
+    }
+
+    /// Whether the repository already has the blob (HEAD).
+    pub fn has_blob(&self, repo: &str, d: &Digest) -> Result<bool, Error> {
+        match self.call("HEAD", &format!("/v2/{repo}/blobs/{d}"), &Self::push_scope(repo), &[], &format!("blob {d} of {repo}"), None) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A cross-repository mount of a blob the registry holds for `from`: true if the
+    /// registry mounted it (201), false if it started an upload instead (202).
+    pub fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, Error> {
+        let scope = format!("{} {}", Self::push_scope(repo), Self::pull_scope(from));
+        let r = self.call("POST", &format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"), &scope, &[], &format!("mount of {d} from {from}"), Some(b""))?;
+        Ok(r.status() == 201)
+    }
+
+    fn location(&self, r: &ureq::Response, what: &str) -> Result<String, Error> {
+        let loc = r.header("location").ok_or_else(|| Error::Protocol { registry: self.registry.clone(), what: what.into(), reason: "no Location in the upload's answer".into() })?;
+        Ok(if loc.starts_with('/') { format!("{}{loc}", self.base) } else { loc.to_string() })
+    }
+
+    /// Uploads the blob stored at `path`: in one PUT (monolithic), or, when `chunk` is
+    /// smaller than it, in PATCHes of `chunk` bytes then a closing PUT.
+    pub fn upload_blob(&self, repo: &str, d: &Digest, path: &std::path::Path, size: u64, chunk: Option<u64>) -> Result<(), Error> {
+        let scope = Self::push_scope(repo);
+        let what = format!("upload of {d} to {repo}");
+        let proto = |reason: String| Error::Protocol { registry: self.registry.clone(), what: what.clone(), reason };
+        let start = self.call("POST", &format!("/v2/{repo}/blobs/uploads/"), &scope, &[], &what, Some(b""))?;
+        let mut loc = self.location(&start, &what)?;
+        let with_digest = |loc: &str| format!("{loc}{}digest={d}", if loc.contains('?') { "&" } else { "?" });
+        let open = |from: u64, len: u64| -> io::Result<Box<dyn Read>> {
+            let mut f = std::fs::File::open(path)?;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from))?;
+            Ok(Box::new(f.take(len)))
+        };
+        match chunk.filter(|c| *c > 0 && *c < size) {
+            None => {
+                let r = self.call_with("PUT", &with_digest(&loc), &scope, &[("Content-Type", "application/octet-stream")], &what, &|| open(0, size), Some(size))?;
+                if r.status() != 201 {
+                    return Err(proto(format!("HTTP {} closing the upload", r.status())));
+                }
+            }
+            Some(c) => {
+                let mut from = 0;
+                while from < size {
+                    let n = c.min(size - from);
+                    let range = format!("{from}-{}", from + n - 1);
+                    let r = self.call_with("PATCH", &loc, &scope, &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)], &what, &|| open(from, n), Some(n))?;
+                    loc = self.location(&r, &what)?;
+                    from += n;
+                }
+                let r = self.call_with("PUT", &with_digest(&loc), &scope, &[("Content-Type", "application/octet-stream")], &what, &|| Ok(Box::new(io::empty())), Some(0))?;
+                if r.status() != 201 {
+                    return Err(proto(format!("HTTP {} closing the upload", r.status())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// PUT of a manifest under a tag (or its digest).
+    pub fn put_manifest(&self, repo: &str, reference: &str, data: &[u8], media_type: &str) -> Result<(), Error> {
+        self.call("PUT", &format!("/v2/{repo}/manifests/{reference}"), &Self::push_scope(repo), &[("Content-Type", media_type)], &format!("manifest {repo}:{reference}"), Some(data))?;
+        Ok(())
     }
 
     /// GET of a blob, as a stream (the caller checks its digest while reading).
