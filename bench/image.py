@@ -9,6 +9,13 @@ Per image, each round, with an empty store (or OCI layout) for the cold measures
   bundle-copy  berth-image bundle --copy REF DIR (a plain directory)
   skopeo+umoci skopeo copy docker://REF oci:DIR, then umoci unpack
   rebundle     a second bundle of the image already in the store (snapshot, and --copy)
+  umoci-unpack umoci unpack alone, from an OCI layout already on disk (the peer of rebundle)
+Then, on the big image:
+  commit       1,000 files of a snapshot bundle changed, berth-image commit, against
+               umoci repack of the same change in an umoci bundle
+  push         berth-image push of the stored image to a fresh registry, against
+               skopeo copy from the first registry to another fresh one (fresh each time:
+               a registry that has the blobs, in any repository, lets either skip them)
 Times are medians (min..max) in seconds; peak RSS (GNU time) in MiB. SAVE=1 writes
 bench/IMAGE-RESULTS.md.
 
@@ -121,7 +128,7 @@ def main():
         results = {}
         for name in ("small", "big"):
             ref = f"{reg.host}/bench/{name}:1"
-            meas = {k: [] for k in ("bundle", "bundle-copy", "skopeo+umoci", "rebundle", "rebundle-copy")}
+            meas = {k: [] for k in ("bundle", "bundle-copy", "skopeo+umoci", "rebundle", "rebundle-copy", "umoci-unpack")}
             rss = {k: [] for k in meas}
             for rnd in range(ROUNDS):
                 order = ["bi", "bic", "su"]
@@ -150,11 +157,15 @@ def main():
                         _, m1 = timed(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}", f"oci:{oci}:t"])
                         _, m2 = timed(["umoci", "unpack", "--image", f"{oci}:t", dest])
                         meas["skopeo+umoci"].append(time.perf_counter() - t0); rss["skopeo+umoci"].append(max(m1, m2))
+                        clear(dest)
+                        t, m = timed(["umoci", "unpack", "--image", f"{oci}:t", dest])
+                        meas["umoci-unpack"].append(t); rss["umoci-unpack"].append(m)
                         shutil.rmtree(oci, ignore_errors=True)
                     clear(dest)
                     shutil.rmtree(store, ignore_errors=True)
             results[name] = (meas, rss)
-        report(results, size, files, compressed)
+        extra = commit_and_push(reg)
+        report(results, size, files, compressed, extra)
     finally:
         reg.close()
         if ON_TMPFS:
@@ -162,11 +173,62 @@ def main():
         shutil.rmtree(WORK, ignore_errors=True)
 
 
+def change_files(rootfs, n=1000):
+    """What a container does to 1,000 files: rewrites them."""
+    done = 0
+    for li in range(5):
+        for d in range(54):
+            for f in range(100):
+                if done == n:
+                    return
+                with open(os.path.join(rootfs, f"usr/lib{li}/d{d}/f{f}"), "wb") as fh:
+                    fh.write(b"changed by the container %d\n" % done)
+                done += 1
+
+
+def commit_and_push(reg):
+    ref = f"{reg.host}/bench/big:1"
+    out = {"commit": [], "umoci-repack": [], "push": [], "skopeo-copy": []}
+    if True:
+        for rnd in range(ROUNDS):
+            store, dest = os.path.join(WORK, "store"), os.path.join(WORK, "bundle")
+            clear(dest)
+            shutil.rmtree(store, ignore_errors=True)
+            subprocess.run([BI, "--store", store, "-q", "--plain-http", "bundle", ref, dest], check=True)
+            change_files(os.path.join(dest, "rootfs"))
+            t, _ = timed([BI, "--store", store, "-q", "commit", dest, f"localhost/bench/committed:{rnd}"])
+            out["commit"].append(t)
+            reg2 = reglib.Registry("http")
+            try:
+                t, _ = timed([BI, "--store", store, "-q", "--plain-http", "push", ref, f"{reg2.host}/bench/pushed:1"])
+                out["push"].append(t)
+            finally:
+                reg2.close()
+            subprocess.run([BI, "--store", store, "unbundle", dest], capture_output=True)
+            shutil.rmtree(store, ignore_errors=True)
+            reg3 = reglib.Registry("http")
+            try:
+                t, _ = timed(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{ref}", f"docker://{reg3.host}/bench/skopeo:1"])
+                out["skopeo-copy"].append(t)
+            finally:
+                reg3.close()
+            oci = os.path.join(WORK, "oci")
+            shutil.rmtree(oci, ignore_errors=True)
+            subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}", f"oci:{oci}:t"], check=True, capture_output=True)
+            subprocess.run(["umoci", "unpack", "--image", f"{oci}:t", dest], check=True, capture_output=True)
+            change_files(os.path.join(dest, "rootfs"))
+            t, _ = timed(["umoci", "repack", "--image", f"{oci}:t2", dest])
+            out["umoci-repack"].append(t)
+            clear(dest)
+            shutil.rmtree(oci, ignore_errors=True)
+    return out
+
+
 def fmt(v):
     return f"{statistics.median(v):.3f} ({min(v):.3f}..{max(v):.3f})"
 
 
-def report(results, size, files, compressed):
+def report(results, size, files, compressed, extra):
     ver = subprocess.run([BI, "--version"], capture_output=True, text=True).stdout.strip()
     sk = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip()
     um = subprocess.run(["umoci", "--version"], capture_output=True, text=True).stdout.strip()
@@ -181,6 +243,10 @@ def report(results, size, files, compressed):
             lines.append(f"| {name} | {k} | {fmt(v)} | {max(rss[k]) / 1024:.1f} | {base / med:.1f}x faster |")
         first, second = statistics.median(meas["bundle"]), statistics.median(meas["rebundle"])
         lines.append(f"| {name} | second bundle vs first | | | {first / second:.0f}x faster |")
+    lines += ["", "Big image, once stored: a commit of 1,000 changed files, and a push to a second local registry.", "",
+              "| measure | berth-image | peer | peer | ratio |", "|---|---|---|---|---|"]
+    lines.append(f"| commit of 1,000 changed files | {fmt(extra['commit'])} | umoci repack | {fmt(extra['umoci-repack'])} | {statistics.median(extra['umoci-repack']) / statistics.median(extra['commit']):.1f}x faster |")
+    lines.append(f"| push of the big image | {fmt(extra['push'])} | skopeo copy | {fmt(extra['skopeo-copy'])} | {statistics.median(extra['skopeo-copy']) / statistics.median(extra['push']):.1f}x faster |")
     text = "\n".join(lines) + "\n"
     print(text)
     if os.environ.get("SAVE"):

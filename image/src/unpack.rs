@@ -258,7 +258,9 @@ impl Unpacker {
 
     /// Unpacks one tar stream.
     pub fn unpack<R: Read>(mut self, r: R) -> Result<Report, Error> {
-        let mut ar = tar::Archive::new(ZeroTail { inner: r, tail: 0 });
+        // Buffered: the tar parser reads each 512-byte header on its own, and each such
+        // small read would otherwise be a call into the inflater and the hasher below.
+        let mut ar = tar::Archive::new(io::BufReader::with_capacity(256 << 10, ZeroTail { inner: r, tail: 0 }));
         ar.set_ignore_zeros(false);
         for entry in ar.entries().map_err(Error::Tar)? {
             let mut e = entry.map_err(Error::Tar)?;
