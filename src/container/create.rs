@@ -17,7 +17,7 @@ use crate::process::{clone, init, sync};
 use crate::util;
 
 use super::state::{ContainerDir, State};
-use super::{io_err, oci_state, Error, Runtime};
+use super::{hook_state, io_err, Error, Runtime};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -207,7 +207,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         cgroup.add_v2(pid)?;
     }
     state.cgroup = cgroup.clone();
-    let creating = oci_state(&state, "creating").to_string();
+    let creating = hook_state(&state, "creating");
     if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
         // The init died early; its own report, if one is waiting, is more useful than
         // EPIPE. Never a blocking read here: if the send failed for another reason the

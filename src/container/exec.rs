@@ -90,7 +90,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),
         _ => None,
     };
-    let state = c.oci_state(c.status()).to_string();
+    let state = c.hook_state(c.status());
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {
         let rel = Path::new(sub);

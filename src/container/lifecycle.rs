@@ -48,7 +48,7 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     let Some(r) = exec_watch else { return Ok(()) };
     wait_for_last_writer(&r);
     let spec = c.spec();
-    let state = c.oci_state(Status::Running).to_string();
+    let state = c.hook_state(Status::Running);
     if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
         logging::warn(&e.to_string());
     }
@@ -223,7 +223,7 @@ fn destroy(c: Container) -> Result<(), Error> {
     // As in start: the saved config is parsed only when it can hold poststop hooks.
     if c.state.config.get().contains("\"poststop\"") {
         let spec = c.spec();
-        let state = c.oci_state(Status::Stopped).to_string();
+        let state = c.hook_state(Status::Stopped);
         if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
             logging::warn(&e.to_string());
         }

@@ -90,14 +90,38 @@ impl Container {
     }
 
     /// The state of runtime.md ("State"), as `berth state` prints it and hooks receive it.
+    pub fn hook_state(&self, status: Status) -> String {
+        hook_state(&self.state, status.as_str())
+    }
+
     pub fn oci_state(&self, status: Status) -> serde_json::Value {
         oci_state(&self.state, status.as_str())
     }
 }
 
+/// Go encodes a map with its keys sorted.
+fn sorted(m: &std::collections::HashMap<String, String>) -> std::collections::BTreeMap<&String, &String> {
+    m.iter().collect()
+}
+
+/// The state hooks read on stdin: the spec's State (runtime.md "State"), in the order of
+/// its fields as runc writes them (pid omitted when 0, annotations when empty).
+pub fn hook_state(s: &State, status: &str) -> String {
+    let mut v = serde_json::json!({"ociVersion": crate::SPEC_VERSION, "id": s.id, "status": status});
+    if status != "stopped" && s.pid > 0 {
+        v["pid"] = s.pid.into();
+    }
+    v["bundle"] = serde_json::json!(s.bundle);
+    if !s.annotations.is_empty() {
+        v["annotations"] = serde_json::json!(sorted(&s.annotations));
+    }
+    v.to_string()
+}
+
 pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
     let pid = if status == "stopped" { 0 } else { s.pid };
-    serde_json::json!({
+    // runc's containerState, in its field order: annotations only when there are any.
+    let mut v = serde_json::json!({
         "ociVersion": crate::SPEC_VERSION,
         "id": s.id,
         "pid": pid,
@@ -105,7 +129,10 @@ pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
         "bundle": s.bundle,
         "rootfs": s.rootfs,
         "created": s.created,
-        "owner": "",
-        "annotations": s.annotations,
-    })
+    });
+    if !s.annotations.is_empty() {
+        v["annotations"] = serde_json::json!(sorted(&s.annotations));
+    }
+    v["owner"] = "".into();
+    v
 }
