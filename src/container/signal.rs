@@ -19,7 +19,8 @@ const NAMES: &[(&str, i32)] = &[
 pub fn parse(raw: &str) -> Option<i32> {
     let max = libc::SIGRTMAX();
     if let Ok(n) = raw.parse::<i32>() {
-        return (1..=max).contains(&n).then_some(n);
+        // 0 is valid, as runc takes it: it checks the process exists and sends nothing.
+        return (0..=max).contains(&n).then_some(n);
     }
     let up = raw.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
@@ -52,7 +53,8 @@ mod tests {
         assert_eq!(parse("9"), Some(9));
         assert_eq!(parse("RTMIN+2"), Some(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX"), Some(libc::SIGRTMAX()));
-        for bad in ["0", "-1", "65", "SIGFOO", "", "RTMIN+99"] {
+        assert_eq!(parse("0"), Some(0));
+        for bad in ["-1", "65", "SIGFOO", "", "RTMIN+99"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }
