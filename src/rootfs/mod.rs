@@ -65,18 +65,21 @@ fn open_dir(p: &Path) -> Result<OwnedFd, Error> {
 /// Everything before pivot_root.
 pub fn prepare(s: &Setup) -> Result<(), Error> {
     let linux = s.spec.linux().as_ref();
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flag)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // The config's rootfsPropagation, as runc: "/" gets it now, except unbindable, which
+    // would refuse the bind of the rootfs below; finalize applies it (again) after the pivot.
+    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
+        Some(p) if !p.contains(MsFlags::MS_UNBINDABLE) => p,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
     mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(|source| Error::Mount { what: "set propagation of /".into(), source })?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a new root, or a parent of it, with shared propagation: the
+        // mount holding the rootfs is made private first, so its bind below is private too.
+        parent_mount_private(s.rootfs)?;
+    }
     // pivot_root needs the new root to be a mount point.
     mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|source| Error::Mount { what: format!("bind rootfs {}", s.rootfs.display()), source })?;
-    if prop.contains(MsFlags::MS_SHARED) {
-        // A shared new root cannot be pivoted into; its own mount stays private.
-        mount(None::<&str>, s.rootfs, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(|source| Error::Mount { what: "make rootfs private".into(), source })?;
-    }
     let root = open_dir(s.rootfs)?;
     let root_fd = root.as_raw_fd();
     let mut dev_from_host = false;
@@ -109,6 +112,24 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
         devices::symlinks(root_fd)?;
     }
     Ok(())
+}
+
+/// Makes the mount that holds `dir` private: found by its mount id (statx), its mount point
+/// read from the verified procfs's mountinfo.
+fn parent_mount_private(dir: &Path) -> Result<(), Error> {
+    let err = |e: io::Error| Error::Io(format!("the mount holding {}", dir.display()), e);
+    let fd = open_dir(dir)?;
+    let id = m::mount_id(&fd).map_err(err)?;
+    let proc = crate::util::procfs::ProcFs::host().map_err(err)?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut proc.open("self/mountinfo", libc::O_RDONLY).map_err(err)?, &mut text).map_err(err)?;
+    let point = text
+        .lines()
+        .find(|l| l.split(' ').next().and_then(|x| x.parse::<u64>().ok()) == Some(id))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(m::unescape_mountinfo)
+        .ok_or_else(|| err(io::Error::other(format!("mount {id} is not in mountinfo"))))?;
+    mount(None::<&str>, point.as_str(), None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(|source| Error::Mount { what: format!("make {point} private"), source })
 }
 
 /// A `cgroup` mount: cgroup2 itself on a v2 host with a cgroup namespace; otherwise a

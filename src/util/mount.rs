@@ -105,6 +105,21 @@ pub fn set_attr(fd: &impl AsRawFd, recursive: bool, attr: &Attr) -> io::Result<(
     })
 }
 
+/// The id of the mount `fd` is on (statx STATX_MNT_ID), as mountinfo's first field.
+pub fn mount_id(fd: &impl AsRawFd) -> io::Result<u64> {
+    // SAFETY: a zeroed statx is a valid output buffer.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on an fd with an empty path and a valid buffer.
+    let r = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut st) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if st.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::Error::other("statx gave no mount id"));
+    }
+    Ok(st.stx_mnt_id)
+}
+
 /// Attaches the detached mount `tree` on top of `target` (an fd of the directory or file
 /// to mount over, resolved once by the caller). `tree` then refers to the attached mount.
 pub fn attach(tree: &OwnedFd, target: &impl AsRawFd) -> io::Result<()> {
