@@ -221,6 +221,7 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         m::set_attr(&target, true, &e.options.recursive).map_err(|err| mount_err("recursive options", err))?;
         return set_propagation(&target, &e.options.propagation).map_err(|err| mount_err("propagation", err));
     }
+    let mut checked = None;
     let (tree, kind) = if is_bind {
         let src = e.source.as_deref().ok_or_else(|| Error::Config(field("source"), "a bind mount needs a source".into()))?;
         let tree = m::clone_tree(libc::AT_FDCWD, src, e.options.flags.contains(MsFlags::MS_REC))
@@ -233,6 +234,19 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         }
         (tree, kind)
     } else {
+        // As runc: procfs and sysfs only on a real directory (a symlink there, whether or
+        // not its target exists, is how attacks have redirected them). The fd checked is
+        // the one mounted on.
+        if matches!(e.typ, "proc" | "sysfs") {
+            match paths::open_dir_last_nofollow(root, e.destination) {
+                Ok(Some(fd)) => checked = Some(fd),
+                Ok(None) => {}
+                Err(err) if err.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(Error::Config(field("destination"), format!("filesystem {:?} must be mounted on ordinary directory", e.typ)));
+                }
+                Err(err) => return Err(Error::Config(field("destination"), format!("{}: {err}", e.destination.display()))),
+            }
+        }
         let mut data = sb_flags(e.options.flags);
         data.extend(e.options.data.iter().cloned());
         let source = e.source.as_deref().map(|p| p.to_string_lossy().into_owned());
@@ -240,8 +254,11 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         (tree, Kind::Dir)
     };
     m::set_attr(&tree, true, &e.options.recursive).map_err(|err| mount_err("recursive options", err))?;
-    let target = paths::ensure_in_root(root, e.destination, kind)
-        .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?;
+    let target = match checked {
+        Some(fd) => fd,
+        None => paths::ensure_in_root(root, e.destination, kind)
+            .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?,
+    };
     m::attach(&tree, &target).map_err(|err| mount_err("mount", err))?;
     set_propagation(&tree, &e.options.propagation).map_err(|err| mount_err("propagation", err))
 }

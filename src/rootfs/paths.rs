@@ -58,6 +58,36 @@ pub fn open_in_root_nofollow(root: RawFd, rel: &Path, flags: i32) -> io::Result<
     openat2(root, rel, flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
 }
 
+/// What `rel`'s last component is, not following it if it is a symlink (its parents are
+/// resolved inside `root`): an O_PATH fd on it when it is a directory, `Ok(None)` when it
+/// does not exist, and ENOTDIR when it is anything else, a symlink included.
+pub fn open_dir_last_nofollow(root: RawFd, rel: &Path) -> io::Result<Option<OwnedFd>> {
+    let rel = relative(rel);
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => (p, n),
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    let dir = match open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY, 0) {
+        Ok(d) => d,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let name = cstr(Path::new(name))?;
+    // SAFETY: openat relative to a directory fd with a valid C string.
+    let r = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENOENT) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: a new fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(r) };
+    let st = nix::sys::stat::fstat(&fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    Ok(Some(fd))
+}
+
 /// `/a/b/../c` → `a/b/../c` as a relative path for resolution under a root.
 pub fn relative(p: &Path) -> PathBuf {
     p.components().filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_))).collect()
