@@ -121,3 +121,76 @@ fn proc_or_sys_as_a_symlink_in_the_rootfs_is_refused_with_runcs_words() {
         std::fs::create_dir(&p).unwrap();
     }
 }
+
+/// A hook without `env` that appends "<kind> <cwd> <env>" to `log` (env sorted, one line,
+/// without the runtimes' own private variables).
+fn env_hook(kind: &str, log: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+        "echo \"{kind} $(pwd) $(env | grep -Ev '^(_LIBCONTAINER_|BERTH_|PWD=|SHLVL=|OLDPWD=|_=)' | sort | tr '\\n' ' ')\" >> {log}")]})
+}
+
+#[test]
+fn hooks_run_where_and_with_the_environment_runc_gives_them() {
+    // runc runs prestart/createRuntime in the bundle, createContainer in the rootfs, and
+    // a hook without env with Go's default: the runtime's own environment, or for
+    // startContainer the process's. berth cleared the environment and kept its cwd.
+    let mut t = T::new("compat-hookenv");
+    let logdir = t.tmp.join("hooklog");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let mut results = Vec::new();
+    for rt in ["berth", "runc"] {
+        let log = logdir.join(format!("{rt}.log"));
+        let _ = std::fs::remove_file(&log);
+        let hl = log.to_str().unwrap();
+        let mut b = bundle(&mut t, &["true"], &format!("hookenv-{rt}"));
+        b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooklog", "type": "bind", "source": logdir, "options": ["rbind"]}));
+        b.config["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FROM_PROCESS=1"]);
+        b.config["hooks"] = json!({
+            "prestart": [env_hook("prestart", hl)],
+            "createRuntime": [env_hook("createRuntime", hl)],
+            "createContainer": [env_hook("createContainer", hl)],
+            "startContainer": [env_hook("startContainer", &format!("/hooklog/{rt}.log"))],
+        });
+        b.write();
+        let cmd = |c: &mut Command| {
+            // The same, known environment for both runtimes and the same cwd.
+            c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOOK_TEST", "inherited").current_dir(&t.tmp);
+        };
+        let out = if rt == "berth" {
+            let mut c = t.cmd();
+            cmd(&mut c);
+            c.args(["run", "--bundle"]).arg(&b.dir).arg("he").stdin(Stdio::null()).output().unwrap()
+        } else {
+            let mut c = Command::new("runc");
+            cmd(&mut c);
+            c.arg("--root").arg(t.tmp.join("runc-root")).args(["run", "--bundle"]).arg(&b.dir).arg("he").stdin(Stdio::null()).output().unwrap()
+        };
+        assert!(out.status.success(), "{rt}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let name = b.dir.file_name().unwrap().to_str().unwrap();
+        results.push(text.replace(&format!("/{name} "), "/BUNDLE "));
+    }
+    let (ours, theirs) = (&results[0], &results[1]);
+    assert_eq!(ours, theirs, "berth's hooks (left) and runc's (right)");
+    assert!(ours.contains("HOOK_TEST=inherited") && ours.contains("startContainer / FROM_PROCESS=1"), "{ours}");
+}
+
+#[test]
+fn a_failing_poststart_or_poststop_hook_does_not_stop_the_others() {
+    // runtime.md: "If any poststart hook fails, the runtime MUST log a warning, but the
+    // remaining hooks and lifecycle continue as if the hook had succeeded." Same words
+    // for poststop. berth stopped at the failing hook.
+    let mut t = T::new("compat-hookfail");
+    let log = t.tmp.join("hooks.log");
+    let l = log.to_str().unwrap();
+    let mut b = t.bundle(&["true"]);
+    let echo = |w: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {w} >> {l}")]});
+    b.config["hooks"] = json!({
+        "poststart": [echo("poststart-1"), {"path": "/bin/false"}, echo("poststart-3")],
+        "poststop": [{"path": "/bin/false"}, echo("poststop-2")],
+    });
+    let out = t.run(&b, "hf");
+    out.ok();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "poststart-1\npoststart-3\npoststop-2\n");
+    assert_eq!(out.stderr.matches("level=warning").count(), 2, "a warning per failed hook: {}", out.stderr);
+}

@@ -221,8 +221,10 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     loop {
         match parent_end.recv().map_err(io_err("sync with init"))? {
             Some(sync::Msg::Hooks) => {
-                hooks::run_all(spec.hooks().as_ref(), Kind::Prestart, &creating)?;
-                hooks::run_all(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
+                // In the bundle, as runc (it works there).
+                let ctx = hooks::Context { cwd: Some(&bundle), env: None };
+                hooks::run_all(spec.hooks().as_ref(), Kind::Prestart, &creating, ctx)?;
+                hooks::run_all(spec.hooks().as_ref(), Kind::CreateRuntime, &creating, ctx)?;
                 parent_end.send(&sync::Msg::HooksDone).map_err(io_err("sync with init"))?;
             }
             Some(sync::Msg::Ready) => {

@@ -49,7 +49,7 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     wait_for_last_writer(&r);
     let spec = c.spec();
     let state = c.hook_state(Status::Running);
-    if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
+    for e in hooks::run_all_warn(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststart, &state) {
         logging::warn(&e.to_string());
     }
     Ok(())
@@ -224,7 +224,7 @@ fn destroy(c: Container) -> Result<(), Error> {
     if c.state.config.get().contains("\"poststop\"") {
         let spec = c.spec();
         let state = c.hook_state(Status::Stopped);
-        if let Err(e) = hooks::run_all(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
+        for e in hooks::run_all_warn(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {
             logging::warn(&e.to_string());
         }
     }

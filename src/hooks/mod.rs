@@ -61,15 +61,32 @@ pub fn list(hooks: Option<&Hooks>, kind: Kind) -> &[Hook] {
     l.as_deref().unwrap_or(&[])
 }
 
+/// Where a hook runs besides its own fields, as runc runs it.
+#[derive(Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// The working directory (createContainer: the rootfs); None: the caller's.
+    pub cwd: Option<&'a std::path::Path>,
+    /// The environment of a hook whose `env` is absent (startContainer: the process's);
+    /// None: the caller's own. A hook with `env`, even empty, gets exactly that.
+    pub env: Option<&'a [String]>,
+}
+
 /// Runs the hooks of one kind in order; stops at the first failure.
-pub fn run_all(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<(), Error> {
+pub fn run_all(hooks: Option<&Hooks>, kind: Kind, state_json: &str, ctx: Context) -> Result<(), Error> {
     for (index, h) in list(hooks, kind).iter().enumerate() {
-        run_one(h, kind.name(), index, state_json)?;
+        run_one(h, kind.name(), index, state_json, ctx)?;
     }
     Ok(())
 }
 
-fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<(), Error> {
+/// poststart and poststop (runtime.md: "the runtime MUST log a warning, but the remaining
+/// hooks and lifecycle continue as if the hook had succeeded"): every hook runs; each
+/// failure is returned, in order, for the caller to log.
+pub fn run_all_warn(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Vec<Error> {
+    list(hooks, kind).iter().enumerate().filter_map(|(index, h)| run_one(h, kind.name(), index, state_json, Context::default()).err()).collect()
+}
+
+fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str, ctx: Context) -> Result<(), Error> {
     let path = h.path().display().to_string();
     let mut cmd = Command::new(h.path());
     let args = h.args().as_deref().unwrap_or(&[]);
@@ -78,10 +95,17 @@ fn run_one(h: &Hook, kind: &'static str, index: usize, state: &str) -> Result<()
         use std::os::unix::process::CommandExt;
         cmd.arg0(first).args(rest);
     }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
+    }
+    // As Go's exec.Cmd: no env, the default environment; an env, only it.
+    let env = h.env().as_deref().or(ctx.env);
+    if let Some(env) = env {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -184,7 +208,7 @@ mod tests {
             "args": ["sh", "-c", format!("cat > {0}; echo \"$1 $FOO\" >> {0}", out.display()), "sh", "arg1"],
             "env": ["FOO=bar"]
         }));
-        run_one(&h, "prestart", 0, "{\"id\":\"x\"}").unwrap();
+        run_one(&h, "prestart", 0, "{\"id\":\"x\"}", Context::default()).unwrap();
         let got = std::fs::read_to_string(&out).unwrap();
         std::fs::remove_file(&out).unwrap();
         assert_eq!(got, "{\"id\":\"x\"}arg1 bar\n");
@@ -193,12 +217,12 @@ mod tests {
     #[test]
     fn failure_and_timeout_are_errors() {
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
-        match run_one(&h, "createRuntime", 2, "{}") {
+        match run_one(&h, "createRuntime", 2, "{}", Context::default()) {
             Err(Error::Failed { index: 2, stderr, .. }) => assert!(stderr.contains("oops")),
             other => panic!("{other:?}"),
         }
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 5"], "timeout": 1}));
-        assert!(matches!(run_one(&h, "prestart", 0, "{}"), Err(Error::Timeout { .. })));
+        assert!(matches!(run_one(&h, "prestart", 0, "{}", Context::default()), Err(Error::Timeout { .. })));
     }
 
     #[test]
@@ -207,12 +231,12 @@ mod tests {
         let state = format!("{{\"id\":\"{}\"}}", "x".repeat(1 << 20));
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}));
         let t = std::time::Instant::now();
-        assert!(matches!(run_one(&h, "prestart", 0, &state), Err(Error::Timeout { .. })));
+        assert!(matches!(run_one(&h, "prestart", 0, &state, Context::default()), Err(Error::Timeout { .. })));
         assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
         // A hook that exits without reading is a success, whatever the state's size.
         let h = hook(serde_json::json!({"path": "/bin/true", "timeout": 5}));
-        run_one(&h, "prestart", 0, &state).unwrap();
+        run_one(&h, "prestart", 0, &state, Context::default()).unwrap();
         let h = hook(serde_json::json!({"path": "/bin/true"}));
-        run_one(&h, "prestart", 0, &state).unwrap();
+        run_one(&h, "prestart", 0, &state, Context::default()).unwrap();
     }
 }

@@ -159,7 +159,10 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
             other => return Err(Error::Sync(format!("unexpected {other:?}"))),
         }
     }
-    hooks::run_all(spec.hooks().as_ref(), Kind::CreateContainer, &state_json)?;
+    // As runc: in the rootfs (before pivot_root, by its host path); a hook without env
+    // gets the process's env as config.json gives it (runc's init has it by then).
+    let env = spec.process().as_ref().and_then(|p| p.env().as_deref()).unwrap_or(&[]);
+    hooks::run_all(spec.hooks().as_ref(), Kind::CreateContainer, &state_json, hooks::Context { cwd: Some(a.rootfs), env: Some(env) })?;
     if a.no_pivot {
         rootfs::move_root(a.rootfs, &proc)?;
     } else {
@@ -270,7 +273,8 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
         libc::close(a.sync.raw());
     }
     let state = p.state_json.replace("\"status\":\"creating\"", "\"status\":\"running\"");
-    if let Err(e) = hooks::run_all(a.spec.hooks().as_ref(), Kind::StartContainer, &state) {
+    // A hook without env gets the process's final env (HOME added), as runc's.
+    if let Err(e) = hooks::run_all(a.spec.hooks().as_ref(), Kind::StartContainer, &state, hooks::Context { cwd: None, env: Some(&p.ready.env) }) {
         eprintln!("berth: {e}");
         return 1;
     }
