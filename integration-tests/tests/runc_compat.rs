@@ -194,3 +194,109 @@ fn a_failing_poststart_or_poststop_hook_does_not_stop_the_others() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "poststart-1\npoststart-3\npoststop-2\n");
     assert_eq!(out.stderr.matches("level=warning").count(), 2, "a warning per failed hook: {}", out.stderr);
 }
+
+/// What the runtimes' inits and the probe call once the filter is loaded (with
+/// noNewPrivileges it is loaded last, just before the exec).
+const INIT_SYSCALLS: &str = r#"["arch_prctl","brk","execve","exit_group","getrandom","mprotect","newfstatat","prlimit64","readlink","rseq","set_robust_list","set_tid_address","write","fstat","futex","uname","mmap","munmap","close","read","ioctl","openat","fcntl","capget","capset","prctl","setgroups","setuid","setgid","setresuid","setresgid","getpid","getppid","rt_sigaction","rt_sigprocmask","rt_sigreturn","sigaltstack","gettid","tgkill","nanosleep","sched_yield","epoll_pwait","epoll_ctl","epoll_create1","pipe2","clone","getcwd","chdir","fchdir","dup3","madvise","mlock","exit","wait4","waitid","pidfd_open","pidfd_send_signal","close_range","statx","lseek","pread64","sendto","sendmsg","recvfrom","recvmsg","fstatfs","statfs","poll","ppoll","openat2","readlinkat","getdents64","dup","dup2","kill","faccessat","faccessat2","access","clock_gettime","getuid","getgid","geteuid","getegid","mount_setattr","setsid","umask","getrlimit","setrlimit","sched_getaffinity","fsync","unlinkat","mknodat","fchown","fchmod","fchownat"]"#;
+
+/// A rootfs copy holding /probe, the libc-free syscall prober (data/syscall-probe.c).
+fn rootfs_with_probe(t: &T) -> std::path::PathBuf {
+    let root = t.private_rootfs();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/syscall-probe.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-nostdlib", "-O0", "-fno-builtin", "-fno-stack-protector", "-o"])
+        .arg(root.join("probe"))
+        .arg(&src)
+        .status()
+        .expect("gcc is not installed: `make deps` installs it (g++)");
+    assert!(st.success(), "cannot build the syscall probe");
+    root
+}
+
+#[test]
+fn seccomp_verdicts_match_runcs_syscall_by_syscall() {
+    // runc's stub: a syscall numbered above all the profile names gets ENOSYS (999, 600,
+    // 450 and 463 here, above mount_setattr's 442); below that the default's EPERM (440,
+    // 200); a named errno (reboot: 5); allowed calls run. 335 (uretprobe) and 15
+    // (rt_sigreturn) are not probed: they signal the caller.
+    let mut t = T::new("compat-scverdict");
+    let root = rootfs_with_probe(&t);
+    let probe = ["999", "600", "450", "463", "440", "200", "169", "39", "436"];
+    let mut outs = Vec::new();
+    for rt in ["berth", "runc"] {
+        let args: Vec<&str> = std::iter::once("/probe").chain(probe.iter().copied()).collect();
+        let mut b = bundle(&mut t, &args, &format!("scv-{rt}"));
+        b.config["root"]["path"] = json!(root);
+        b.config["process"]["noNewPrivileges"] = json!(true);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {"names": serde_json::from_str::<Value>(INIT_SYSCALLS).unwrap(), "action": "SCMP_ACT_ALLOW"},
+                {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}
+            ]
+        });
+        b.write();
+        let out = if rt == "berth" { t.run(&b, "scv") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "scv"]) };
+        assert_eq!(out.code, 0, "{rt}: {out:?}");
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right)");
+    assert!(outs[0].contains("999=-38\n") && outs[0].contains("440=-1\n") && outs[0].contains("169=-5\n"), "{}", outs[0]);
+}
+
+#[test]
+fn a_profile_may_deny_seccomp_getcwd_and_chdir_themselves() {
+    // Found: berth loaded one filter per action; with a default that denies seccomp(2),
+    // the first filter refused the loading of the second ("cannot load the filter:
+    // EPERM"). And the init's cwd check (getcwd) ran after a filter without
+    // noNewPrivileges was loaded. runc runs both.
+    let mut t = T::new("compat-scself");
+    let names: Value = serde_json::from_str(INIT_SYSCALLS).unwrap();
+    let mut allow: Vec<Value> = names.as_array().unwrap().iter().filter(|n| *n != "getcwd" && *n != "chdir").cloned().collect();
+    allow.push(json!("wait4"));
+    for (nnp, profile) in [
+        (true, json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": allow, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]})),
+        (false, json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getcwd", "seccomp"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]})),
+    ] {
+        // Without noNewPrivileges Debian's runc (with the CVE-2024-21626 fix) fails:
+        // "failed to verify if current working directory is safe: operation not
+        // permitted". berth checks the cwd before loading the filter.
+        let runtimes: &[&str] = if nnp { &["berth", "runc"] } else { &["berth"] };
+        for &rt in runtimes {
+            let mut b = bundle(&mut t, &["/bin/echo", "ran"], &format!("scself-{rt}"));
+            b.config["process"]["noNewPrivileges"] = json!(nnp);
+            b.config["linux"]["seccomp"] = profile.clone();
+            b.write();
+            let out = if rt == "berth" { t.run(&b, "scs") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "scs"]) };
+            assert_eq!((out.code, out.stdout.as_str()), (0, "ran\n"), "{rt} (noNewPrivileges {nnp}): {out:?}");
+        }
+    }
+    // Denying chdir too without noNewPrivileges: runc fails ("chdir to cwd ... operation
+    // not permitted", it loads the filter first); berth enters the cwd before the filter.
+    let mut b = t.bundle(&["/bin/echo", "ran"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd", "chdir", "fchdir"], "action": "SCMP_ACT_ERRNO"}]});
+    assert_eq!(t.run(&b, "scc").ok().stdout, "ran\n");
+}
+
+#[test]
+fn seccomp_notify_refusals_use_runcs_words() {
+    // Scripts match these: runc's seccomp-notify tests do.
+    let mut t = T::new("compat-scnotify");
+    let mut b = t.bundle(&["true"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
+    let out = t.run(&b, "n1");
+    out.failed_with("failed to connect with seccomp agent");
+    assert!(!out.stderr.contains("console"), "a seccomp listener is not a console socket: {}", out.stderr);
+    b.config["linux"]["seccomp"]["syscalls"][0]["names"] = json!(["mkdir", "write"]);
+    t.run(&b, "n2").failed_with("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"});
+    t.run(&b, "n3").failed_with("SCMP_ACT_NOTIFY cannot be used as default action");
+    // A listenerPath without notify rules is ignored, as runc.
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock"});
+    t.run(&b, "n4").ok();
+}

@@ -110,11 +110,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
     let plan = Plan::from_spec(&spec)?;
     let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
-    // The listener path is a host path: connected now, used by the init after pivot_root.
-    let listener = match (seccomp.as_ref().and_then(|c| c.notify), linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone())) {
-        (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),
-        _ => None,
-    };
+    // Used by the init after pivot_root.
+    let listener = crate::seccomp::connect_listener(seccomp.as_ref(), linux.and_then(|l| l.seccomp().as_ref()))?;
 
     // Pure cgroup2: the cgroup is made and limited before the clone, so the init is born
     // in it under its limits. Elsewhere only the cgroup2 directory (if any) is needed by

@@ -86,10 +86,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let (joins, pid_join) = namespaces_of(&c, &spec)?;
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
-    let listener = match (seccomp.as_ref().and_then(|c| c.notify), profile.as_ref().and_then(|s| s.listener_path().clone())) {
-        (Some(_), Some(p)) => Some(crate::tty::connect(&p).map_err(|e| crate::seccomp::Error::Invalid { field: ".listenerPath".into(), reason: e.to_string() })?),
-        _ => None,
-    };
+    let listener = crate::seccomp::connect_listener(seccomp.as_ref(), profile.as_ref())?;
     let state = c.hook_state(c.status());
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {

@@ -65,6 +65,13 @@ pub fn prepare(process: &Process, proc: &ProcFs, keep: &[RawFd], pass: u32, extr
         c.drop_bounding()?;
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // The cwd first, while root, and checked before any filter is loaded (a profile may
+    // deny getcwd or chdir); only a cwd that only the user can reach waits for the switch.
+    let cwd = process.cwd();
+    let early_cd = nix::unistd::chdir(cwd).is_ok();
+    if early_cd {
+        check_cwd()?;
+    }
     if let Some(f) = seccomp.filter(|_| !nnp) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it now, while
         // still root with every capability (what follows must be allowed by it).
@@ -72,13 +79,11 @@ pub fn prepare(process: &Process, proc: &ProcFs, keep: &[RawFd], pass: u32, extr
     }
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
-    let cwd = process.cwd();
-    let early_cd = nix::unistd::chdir(cwd).is_ok();
     user::switch(process.user())?;
     if !early_cd {
         nix::unistd::chdir(cwd).map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))?;
+        check_cwd()?;
     }
-    check_cwd()?;
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) };
     if let Some(c) = &caps {

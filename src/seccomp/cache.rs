@@ -13,17 +13,21 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxSeccomp;
 use seccompiler::sock_filter;
 
-use super::{compile, Compiled, Error};
+use super::{compile, Compiled, Error, BPF_MAXINSNS};
+
+/// Changes whenever the same profile compiles to other programs (2: one chained program
+/// with runc's ENOSYS stub), so entries of an older compiler of the same version are
+/// never used.
+const COMPILER_REVISION: u32 = 2;
 
 fn entry_path(root: &Path, text: &str) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     env!("CARGO_PKG_VERSION").hash(&mut h);
+    COMPILER_REVISION.hash(&mut h);
     text.hash(&mut h);
     root.join(".seccomp-cache").join(format!("{:016x}", h.finish()))
 }
 
-/// The kernel's limit on the instructions of one filter.
-const BPF_MAXINSNS: usize = 4096;
 /// At most this many stacked filters per profile (one per action of its rules).
 const MAX_FILTERS: usize = 64;
 

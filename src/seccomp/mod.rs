@@ -1,12 +1,17 @@
 //! linux.seccomp → BPF with the seccompiler crate (pure Rust, no libseccomp), and loading.
 //!
 //! seccompiler compiles a filter with one default ("mismatch") and one match action. An
-//! OCI profile gives each rule its own action and errno, so berth stacks filters, which
-//! the kernel evaluates all, keeping the most restrictive result:
-//!   - the default filter: a syscall matched by any rule → ALLOW, else defaultAction;
-//!   - one filter per other (action, errno) of the rules: matched → that action, else ALLOW.
-//! A syscall matched by a rule thus gets that rule's action, any other the default. (If
-//! two rules of different actions match one call, the more restrictive wins.)
+//! OCI profile gives each rule its own action and errno, so berth compiles one part per
+//! (action, errno) of the rules (matched → that action, else ALLOW) and a default part (a
+//! syscall matched by any rule → ALLOW, else defaultAction), and chains them into one
+//! program: the parts in the kernel's precedence order of their actions, each part's ALLOW
+//! a jump to the next. That is the verdict a stack of those filters would give (the most
+//! restrictive), with one seccomp(2) call: no filter loaded first can deny the call that
+//! loads the next (a profile denying seccomp itself failed so). Too long for one program
+//! (4096 instructions), the parts are loaded as a stack, the default part last.
+//!
+//! As runc: a syscall numbered above every syscall the profile names gets ENOSYS (unless
+//! the default allows), and several conditions on one argument index are separate rules.
 //!
 //! Architectures: seccompiler kills a process calling through a foreign ABI (e.g. x86 or
 //! x32 on x86_64). berth replaces that verdict with the profile's default action in the
@@ -36,6 +41,20 @@ pub enum Error {
     Invalid { field: String, reason: String },
     #[error("linux.seccomp: cannot load the filter: {0}")]
     Load(std::io::Error),
+    /// runc's words, which scripts match.
+    #[error("failed to connect with seccomp agent specified in the seccomp profile: {path}: {source}")]
+    Agent { path: String, source: std::io::Error },
+}
+
+/// The listener socket of a profile with SCMP_ACT_NOTIFY rules, connected to its
+/// `listenerPath` (a host path: connected by the runtime before entering the container);
+/// None when the compiled profile has no notify rule (a listenerPath alone is ignored).
+pub fn connect_listener(compiled: Option<&Compiled>, profile: Option<&LinuxSeccomp>) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+    let (Some(_), Some(path)) = (compiled.and_then(|c| c.notify), profile.and_then(|s| s.listener_path().as_deref())) else {
+        return Ok(None);
+    };
+    let s = std::os::unix::net::UnixStream::connect(path).map_err(|source| Error::Agent { path: path.display().to_string(), source })?;
+    Ok(Some(s.into()))
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -164,11 +183,12 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
         return Err(invalid(".listenerMetadata", "is set without listenerPath"));
     }
     if s.default_action() == LinuxSeccompAction::ScmpActNotify {
-        return Err(invalid(".defaultAction", "SCMP_ACT_NOTIFY cannot be the default action"));
+        return Err(invalid(".defaultAction", "SCMP_ACT_NOTIFY cannot be used as default action"));
     }
     let default = action(s.default_action(), s.default_errno_ret(), ".defaultAction")?;
     let mut all: Chains = BTreeMap::new();
     let mut groups: BTreeMap<u32, (SeccompAction, Chains)> = BTreeMap::new();
+    let mut max_named = -1i64;
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!(".syscalls[{i}]");
         if sc.names().is_empty() {
@@ -181,7 +201,13 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
         if sc.action() == LinuxSeccompAction::ScmpActNotify && s.listener_path().is_none() {
             return Err(invalid(".listenerPath", "is required by SCMP_ACT_NOTIFY rules"));
         }
+        // As runc: the init reports the listener fd with write(2), which a notifying
+        // filter would hold until an agent that has not got the fd yet answers.
+        if sc.action() == LinuxSeccompAction::ScmpActNotify && sc.names().iter().any(|n| n == "write") {
+            return Err(invalid(format!("{field}.names"), "SCMP_ACT_NOTIFY cannot be used for the write syscall"));
+        }
         let mut conds = Vec::new();
+        let mut per_index = [0u8; 6];
         for (j, a) in sc.args().iter().flatten().enumerate() {
             let op = match a.op() {
                 LinuxSeccompOperator::ScmpCmpNe => SeccompCmpOp::Ne,
@@ -194,32 +220,45 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
                 LinuxSeccompOperator::ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(a.value()),
             };
             let value = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq { a.value_two().unwrap_or(0) } else { a.value() };
-            let idx = u8::try_from(a.index()).map_err(|_| invalid(format!("{field}.args[{j}].index"), "must be 0..5"))?;
+            let idx = u8::try_from(a.index()).ok().filter(|i| *i < 6).ok_or_else(|| invalid(format!("{field}.args[{j}].index"), "must be 0..5"))?;
+            per_index[usize::from(idx)] += 1;
             let c = SeccompCondition::new(idx, SeccompCmpArgLen::Qword, op, value).map_err(|e| invalid(format!("{field}.args[{j}]"), e.to_string()))?;
             conds.push(c);
         }
         // All of a rule's args must match (AND); rules for one syscall combine with OR.
-        let rule = if conds.is_empty() { None } else { Some(SeccompRule::new(conds).map_err(|e| invalid(&field, e.to_string()))?) };
+        // As runc (libseccomp cannot AND two conditions on one argument): when an index
+        // repeats, every condition of the entry becomes a rule of its own (OR).
+        let rules: Vec<Option<SeccompRule>> = if conds.is_empty() {
+            vec![None]
+        } else if per_index.iter().any(|n| *n > 1) {
+            conds.into_iter().map(|c| SeccompRule::new(vec![c]).map(Some).map_err(|e| invalid(&field, e.to_string()))).collect::<Result<_, _>>()?
+        } else {
+            vec![Some(SeccompRule::new(conds).map_err(|e| invalid(&field, e.to_string()))?)]
+        };
         for name in sc.names() {
             let Some(nr) = number_on(table, name) else {
                 // As runc: a name this architecture does not know is skipped.
                 crate::logging::debug(&format!("seccomp: unknown syscall {name:?} skipped"));
                 continue;
             };
-            add(&mut all, nr, rule.clone());
-            if key(&act) != key(&SeccompAction::Allow) {
-                add(&mut groups.entry(key(&act)).or_insert_with(|| (act.clone(), BTreeMap::new())).1, nr, rule.clone());
+            max_named = max_named.max(nr);
+            for rule in &rules {
+                add(&mut all, nr, rule.clone());
+                if key(&act) != key(&SeccompAction::Allow) {
+                    add(&mut groups.entry(key(&act)).or_insert_with(|| (act.clone(), BTreeMap::new())).1, nr, rule.clone());
+                }
             }
         }
     }
+    let audit_arch = audit_arch(arch);
     let arch = target_arch(arch)?;
-    let mut filters = Vec::new();
-    if key(&default) != key(&SeccompAction::Allow) {
-        let f = SeccompFilter::new(finish(all), default.clone(), SeccompAction::Allow, arch).map_err(|e| invalid("", e.to_string()))?;
-        filters.push(with_foreign_arch(f, &default)?);
-    }
-    let mut notify = None;
-    for (_, (act, chains)) in groups {
+    // The parts of the program, in the order it evaluates them: the rule groups by the
+    // kernel's precedence of their actions (the most restrictive first), the default last.
+    let mut groups: Vec<(SeccompAction, Chains)> = groups.into_values().collect();
+    groups.sort_by_key(|(a, _)| precedence(a));
+    let mut parts = Vec::new();
+    let mut has_notify = false;
+    for (act, chains) in groups {
         let is_notify = key(&act) == key(&NOTIFY_PLACEHOLDER);
         let f = SeccompFilter::new(finish(chains), SeccompAction::Allow, act, arch).map_err(|e| invalid("", e.to_string()))?;
         let mut prog = with_foreign_arch(f, &SeccompAction::Allow)?;
@@ -228,10 +267,35 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
             for ins in prog.iter_mut().filter(|i| i.code == BPF_RET_K && i.k == placeholder) {
                 ins.k = SECCOMP_RET_USER_NOTIF;
             }
-            notify = Some(filters.len());
+            has_notify = true;
         }
-        filters.push(prog);
+        parts.push(prog);
     }
+    let default_allows = matches!(default, SeccompAction::Allow | SeccompAction::Log);
+    if key(&default) != key(&SeccompAction::Allow) {
+        let f = SeccompFilter::new(finish(all), default.clone(), SeccompAction::Allow, arch).map_err(|e| invalid("", e.to_string()))?;
+        parts.push(with_foreign_arch(f, &default)?);
+    }
+    // As runc's stub: a syscall newer than every one the profile names (so one it cannot
+    // know of) gets ENOSYS, which programs take as "not here" and fall back, instead of
+    // the default action's errno (glibc's clone3 → clone, statx → fstatat, ...).
+    let stub = if !default_allows && max_named >= 0 { enosys_stub(audit_arch, max_named) } else { Vec::new() };
+    let (filters, notify) = if parts.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let one = chain(stub.clone(), parts.clone());
+        if one.len() <= BPF_MAXINSNS {
+            (vec![one], has_notify.then_some(0))
+        } else {
+            // Too long for one program: loaded as a stack, which the kernel evaluates
+            // with the same precedence (a filter denying seccomp(2) itself then must not
+            // come first: the default's goes last).
+            let notify = has_notify.then(|| parts.iter().position(|p| p.iter().any(|i| i.code == BPF_RET_K && i.k == SECCOMP_RET_USER_NOTIF))).flatten();
+            let mut parts = parts;
+            parts[0] = stub.into_iter().chain(std::mem::take(&mut parts[0])).collect();
+            (parts, notify)
+        }
+    };
     let mut flags = 0u32;
     for f in s.flags().iter().flatten() {
         flags |= match f {
@@ -242,6 +306,67 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
         };
     }
     Ok(Compiled { filters, flags, notify, listener_metadata: s.listener_metadata().clone() })
+}
+
+/// The kernel's maximum length of one filter program.
+pub(crate) const BPF_MAXINSNS: usize = 4096;
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGT_K: u16 = 0x25;
+const BPF_JA: u16 = 0x05;
+
+fn ins(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
+/// Sort key: the kernel's precedence of an action (SECCOMP_RET_ACTION_FULL as signed,
+/// lowest first: KILL_PROCESS, KILL_THREAD, TRAP, ERRNO, USER_NOTIF, TRACE, LOG); among
+/// equal actions the higher data first, as the filter loaded last used to win.
+fn precedence(a: &SeccompAction) -> (i32, std::cmp::Reverse<u32>) {
+    let v = if key(a) == key(&NOTIFY_PLACEHOLDER) { SECCOMP_RET_USER_NOTIF } else { u32::from(a.clone()) };
+    ((v & 0xffff_0000) as i32, std::cmp::Reverse(v & 0xffff))
+}
+
+fn audit_arch(arch: Arch) -> u32 {
+    match arch {
+        Arch::X86_64 => 0xc000_003e,
+        Arch::Aarch64 => 0xc000_00b7,
+        Arch::Other => 0,
+    }
+}
+
+/// On the native ABI, a syscall number above `max` returns ENOSYS; anything else falls
+/// through to the instruction after the stub.
+fn enosys_stub(audit_arch: u32, max: i64) -> BpfProgram {
+    vec![
+        ins(BPF_LD_W_ABS, 0, 0, 4),         // A = arch
+        ins(BPF_JEQ_K, 0, 3, audit_arch),   // foreign ABI: past the stub
+        ins(BPF_LD_W_ABS, 0, 0, 0),         // A = nr
+        ins(BPF_JGT_K, 0, 1, max as u32),   // nr > max: ENOSYS, else past the stub
+        ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ]
+}
+
+/// One program from the parts: in every part but the last, "allow" becomes a jump to the
+/// next part, so the first part whose rules match decides, in precedence order: the
+/// verdict of a stack of filters, in one program (one seccomp(2) call, so no earlier
+/// filter can deny the loading of a later one, and one evaluation per syscall).
+fn chain(stub: BpfProgram, parts: Vec<BpfProgram>) -> BpfProgram {
+    let mut out = stub;
+    let n = parts.len();
+    for (i, mut p) in parts.into_iter().enumerate() {
+        if i + 1 < n {
+            let next = out.len() + p.len();
+            for (j, x) in p.iter_mut().enumerate() {
+                if x.code == BPF_RET_K && x.k == libc::SECCOMP_RET_ALLOW {
+                    let pc = out.len() + j;
+                    *x = ins(BPF_JA, 0, 0, (next - pc - 1) as u32);
+                }
+            }
+        }
+        out.extend(p);
+    }
+    out
 }
 
 fn target_arch(arch: Arch) -> Result<TargetArch, Error> {
@@ -325,23 +450,115 @@ mod tests {
         assert_eq!(syscall_number("no_such_call"), None);
     }
 
+    /// A classic-BPF interpreter for the instructions seccompiler and berth emit, run on a
+    /// seccomp_data of (nr, arch, args): the verdict the kernel would compute.
+    fn eval(prog: &[seccompiler::sock_filter], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
+        let word = |off: u32| -> u32 {
+            match off {
+                0 => nr as u32,
+                4 => arch,
+                8 | 12 => 0, // instruction pointer
+                o => {
+                    let a = args[((o - 16) / 8) as usize];
+                    if (o - 16) % 8 == 0 { a as u32 } else { (a >> 32) as u32 }
+                }
+            }
+        };
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            let jump = |cond: bool| if cond { i.jt as usize } else { i.jf as usize };
+            pc += 1;
+            match i.code {
+                BPF_LD_W_ABS => acc = word(i.k),
+                0x54 => acc &= i.k,
+                BPF_JA => pc += i.k as usize,
+                BPF_JEQ_K => pc += jump(acc == i.k),
+                BPF_JGT_K => pc += jump(acc > i.k),
+                0x35 => pc += jump(acc >= i.k),
+                BPF_RET_K => return i.k,
+                c => panic!("instruction {c:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    /// The verdict of a compiled profile: one program, or a stack (the most restrictive).
+    fn verdict(c: &Compiled, nr: i64, args: [u64; 6]) -> u32 {
+        c.filters.iter().map(|f| eval(f, nr, 0xc000_003e, args)).min_by_key(|v| (v & 0xffff_0000) as i32).unwrap_or(libc::SECCOMP_RET_ALLOW)
+    }
+
     #[test]
-    fn one_filter_per_action_plus_the_default() {
+    fn every_action_in_one_program_with_the_stack_semantics() {
         let c = compile(&profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [
-                {"names": ["read", "write", "bogus_name"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["read", "write", "bogus_name", "seccomp"], "action": "SCMP_ACT_ALLOW"},
                 {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
-                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 15, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["getpid"], "action": "SCMP_ACT_LOG"}
             ],
             "flags": ["SECCOMP_FILTER_FLAG_LOG"]
         })))
         .unwrap();
-        // default filter + ERRNO(38) + ERRNO(EPERM)
-        assert_eq!(c.filters.len(), 3);
+        // One program: no filter loaded first can deny the seccomp(2) that loads the next.
+        assert_eq!(c.filters.len(), 1);
         assert_eq!(c.flags, 2);
-        // The foreign-arch verdict is the default action, not a kill.
-        assert_eq!(c.filters[0][2].k, libc::SECCOMP_RET_ERRNO | EPERM);
+        let errno = |e: u32| libc::SECCOMP_RET_ERRNO | e;
+        let nr = |n: &str| syscall_number(n).unwrap();
+        assert_eq!(verdict(&c, nr("read"), [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&c, nr("seccomp"), [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&c, nr("mount"), [0; 6]), errno(38));
+        assert_eq!(verdict(&c, nr("kill"), [0, 9, 0, 0, 0, 0]), errno(EPERM));
+        assert_eq!(verdict(&c, nr("kill"), [0, 15, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+        assert_eq!(verdict(&c, nr("kill"), [0, 1, 0, 0, 0, 0]), errno(EPERM), "no rule's conditions hold: the default, as libseccomp");
+        assert_eq!(verdict(&c, nr("getpid"), [0; 6]), libc::SECCOMP_RET_LOG);
+        assert_eq!(verdict(&c, nr("chdir"), [0; 6]), errno(EPERM), "unnamed: the default");
+        // A foreign ABI gets the default action, not a kill.
+        assert_eq!(eval(&c.filters[0], nr("read"), 0x4000_0003, [0; 6]), errno(EPERM));
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_get_enosys() {
+        // As runc's stub: above the highest syscall number the profile names, ENOSYS; below
+        // it, unnamed calls get the default action. Not with a default that allows.
+        let c = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "mount_setattr"], "action": "SCMP_ACT_ALLOW"}]
+        })))
+        .unwrap();
+        let max = syscall_number("mount_setattr").unwrap();
+        assert_eq!(verdict(&c, max + 1, [0; 6]), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        assert_eq!(verdict(&c, 999, [0; 6]), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        assert_eq!(verdict(&c, max - 2, [0; 6]), libc::SECCOMP_RET_ERRNO | EPERM);
+        assert_eq!(verdict(&c, max, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        let c = compile(&profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}))).unwrap();
+        assert_eq!(verdict(&c, 999, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&c, 0, [0; 6]), libc::SECCOMP_RET_ERRNO | EPERM);
+    }
+
+    #[test]
+    fn conditions_on_one_argument_match_as_runc_matches_them() {
+        // Two conditions on index 0: runc adds each as its own rule (OR); on two indices
+        // they are one rule (AND).
+        let c = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+                    {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
+                    {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}
+            ]
+        })))
+        .unwrap();
+        let p = syscall_number("personality").unwrap();
+        let denied = libc::SECCOMP_RET_ERRNO | EPERM;
+        assert_eq!(verdict(&c, p, [1, 0, 0, 0, 0, 0]), denied);
+        assert_eq!(verdict(&c, p, [2, 0, 0, 0, 0, 0]), denied);
+        assert_eq!(verdict(&c, p, [3, 0, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        let k = syscall_number("kill").unwrap();
+        assert_eq!(verdict(&c, k, [1, 9, 0, 0, 0, 0]), denied);
+        assert_eq!(verdict(&c, k, [1, 2, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
     }
 
     #[test]
@@ -383,6 +600,8 @@ mod tests {
             (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}), ".listenerMetadata"),
             (serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}), ".defaultAction"),
             (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}), ".listenerPath"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}), ".syscalls[0].names"),
+            (serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}), ".syscalls[0].args[0].index"),
         ];
         for (p, field) in bad {
             match compile(&profile(p)) {
