@@ -300,3 +300,68 @@ fn seccomp_notify_refusals_use_runcs_words() {
     b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock"});
     t.run(&b, "n4").ok();
 }
+
+/// `cmd` run under a pseudo-terminal of `rows`x`cols` (util-linux script), its output.
+fn under_a_terminal(cmd: &str, rows: u16, cols: u16) -> String {
+    // script's stdin stays open until the command ends: at its EOF script may hang up the
+    // terminal under a command still using it.
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("stty rows {rows} cols {cols}; {cmd}"), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let _open = child.stdin.take();
+    let o = child.wait_with_output().unwrap();
+    // ^@: the terminal's echo of the NUL both runtimes' relays write at the end of stdin.
+    String::from_utf8_lossy(&o.stdout).replace(['\r', '\0'], "").replace("^@", "")
+}
+
+#[test]
+fn the_terminal_and_stdio_belong_to_the_processs_user() {
+    // runc gives the pty (and the stdio pipes it made outside the container) to
+    // process.user's uid, keeping the group (tty): a non-root user can use its terminal
+    // and reopen /dev/stdout. berth left them root's.
+    let mut t = T::new("compat-ttyowner");
+    let mut outs = Vec::new();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["sh", "-c", "stat -L -c '%u %g %a' /proc/self/fd/0; tty"], &format!("tty-{rt}"));
+        b.config["process"]["terminal"] = json!(true);
+        b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.write();
+        let bin = if rt == "berth" { berth_integration_tests::berth_bin() } else { "runc".into() };
+        let root = t.tmp.join(format!("{rt}-root"));
+        outs.push(under_a_terminal(&format!("{} --root {} run --bundle {} tty", bin.display(), root.display(), b.dir.display()), 24, 80));
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right)");
+    assert!(outs[0].starts_with("1000 5 620\n/dev/pts/0"), "{}", outs[0]);
+    // A pipe given as stdout (by the test: Command::output) is the user's too.
+    let mut b = t.bundle(&["stat", "-L", "-c", "%u %F", "/proc/self/fd/1"]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    assert_eq!(t.run(&b, "pipe").ok().stdout, "1000 fifo\n");
+    // A regular file is never handed over: it may be a host file the caller redirected to.
+    let log = t.tmp.join("stdout.log");
+    let mut c = t.cmd();
+    b.write();
+    c.args(["run", "--bundle"]).arg(&b.dir).arg("file").stdin(Stdio::null()).stdout(std::fs::File::create(&log).unwrap());
+    assert!(c.status().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "0 regular empty file\n");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&log).unwrap()), 0);
+}
+
+#[test]
+fn exec_t_takes_the_callers_terminal_size_or_the_process_json_one() {
+    let mut t = T::new("compat-execsize");
+    let b = bundle(&mut t, &["sleep", "100"], "execsize");
+    t.create(&b, "es").ok();
+    t.berth(&["start", "es"]).ok();
+    let bin = berth_integration_tests::berth_bin();
+    let root = t.root.display().to_string();
+    let out = under_a_terminal(&format!("{} --root {root} exec -t es stty size", bin.display()), 41, 131);
+    assert_eq!(out.trim(), "41 131");
+    let p = t.tmp.join("process.json");
+    std::fs::write(&p, r#"{"args":["stty","size"],"env":["PATH=/bin"],"cwd":"/","terminal":true,"consoleSize":{"height":22,"width":77}}"#).unwrap();
+    let out = under_a_terminal(&format!("{} --root {root} exec -p {} es", bin.display(), p.display()), 41, 131);
+    assert_eq!(out.trim(), "22 77", "process.json's consoleSize wins");
+    t.berth(&["delete", "-f", "es"]).ok();
+}

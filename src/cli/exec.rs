@@ -86,8 +86,17 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
 }
 
 pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
-    let process = build_process(rt, a)?;
+    let mut process = build_process(rt, a)?;
     let terminal = process.terminal().unwrap_or(false);
+    // Relayed from our own terminal: the pty is made at its size (the process would
+    // otherwise start on a 0x0 pty and race the relay's resize), unless the process
+    // names its own consoleSize, which then stands.
+    let explicit_size = process.console_size().is_some();
+    if terminal && a.console_socket.is_none() && !explicit_size {
+        if let Some((rows, cols)) = super::relay::terminal_size() {
+            process.set_console_size(oci_spec::runtime::BoxBuilder::default().height(u64::from(rows)).width(u64::from(cols)).build().ok());
+        }
+    }
     if terminal && a.console_socket.is_none() && a.detach {
         return Err(exec_failure("cannot allocate a tty for a detached process without --console-socket".into()));
     }
@@ -117,7 +126,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
         (None, _) => Ok(0),
         (Some(set), Some((ours, theirs))) => {
             drop(theirs);
-            Ok(super::relay::relay(ours, pid, &set).unwrap_or_else(|_| run::wait_forwarding(pid, &set)))
+            Ok(super::relay::relay(ours, pid, &set, !explicit_size).unwrap_or_else(|_| run::wait_forwarding(pid, &set)))
         }
         (Some(set), None) => Ok(run::wait_forwarding(pid, &set)),
     }

@@ -51,6 +51,13 @@ impl Drop for RawMode {
     }
 }
 
+/// The size (rows, columns) of the terminal on our stdin, if it is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ into a zeroed winsize.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
 fn copy_winsize(master: RawFd) {
     // SAFETY: ioctls with a winsize buffer.
     unsafe {
@@ -77,12 +84,15 @@ fn write_all(fd: RawFd, mut b: &[u8]) -> bool {
 }
 
 /// Relays until `pid` exits; returns its exit status (128+N for signal N). `set` are the
-/// signals the caller blocked before creating the container.
-pub fn relay(ours: OwnedFd, pid: i32, set: &libc::sigset_t) -> Result<i32, tty::Error> {
+/// signals the caller blocked before creating the container. `resize`: give the pty our
+/// terminal's size now (not when the process chose its own); later changes always follow.
+pub fn relay(ours: OwnedFd, pid: i32, set: &libc::sigset_t, resize: bool) -> Result<i32, tty::Error> {
     let master = tty::recv_fd(ours.as_raw_fd())?;
     drop(ours);
     let _raw = RawMode::enter();
-    copy_winsize(master.as_raw_fd());
+    if resize {
+        copy_winsize(master.as_raw_fd());
+    }
     // SAFETY: signalfd over the already blocked set.
     let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
     if sfd < 0 {

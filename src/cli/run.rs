@@ -63,7 +63,7 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
     let code = match relay {
         Some((ours, theirs)) => {
             drop(theirs);
-            super::relay::relay(ours, created.pid, &set).unwrap_or_else(|e| {
+            super::relay::relay(ours, created.pid, &set, true).unwrap_or_else(|e| {
                 crate::logging::warn(&e.to_string());
                 wait_forwarding(created.pid, &set)
             })

@@ -77,6 +77,7 @@ pub fn prepare(process: &Process, proc: &ProcFs, keep: &[RawFd], pass: u32, extr
         // still root with every capability (what follows must be allowed by it).
         crate::seccomp::load(f.compiled, f.listener.as_ref())?;
     }
+    fix_stdio_owner(process.user().uid());
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
     user::switch(process.user())?;
@@ -109,6 +110,29 @@ pub fn prepare(process: &Process, proc: &ProcFs, keep: &[RawFd], pass: u32, extr
 /// The working directory must be inside the container's root: getcwd reports a
 /// directory outside it as "(unreachable)/..." (CVE-2024-21626 defence in depth), which
 /// glibc turns into ENOENT.
+/// As runc's fixStdioPermissions: the process's stdio made outside the container (its
+/// pty, pipes, an engine's fifos) is given to process.user's uid (the group kept: tty for
+/// a pty), so that a user other than root can reopen /dev/stdout or use its terminal.
+/// Never /dev/null, and, unlike runc, never a regular file or directory: that would hand
+/// a host file (a log redirected by the caller) to the container's user. An fd whose
+/// owner cannot change (unmapped in a user namespace) is left as it is.
+fn fix_stdio_owner(uid: u32) {
+    for fd in 0..3 {
+        // SAFETY: a zeroed stat is a valid output buffer; fstat of fd 0-2.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let kind = st.st_mode & libc::S_IFMT;
+        let null = kind == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || null || kind == libc::S_IFREG || kind == libc::S_IFDIR {
+            continue;
+        }
+        // SAFETY: fchown of one of our stdio fds; the gid is kept (-1).
+        unsafe { libc::fchown(fd, uid, u32::MAX) };
+    }
+}
+
 fn check_cwd() -> Result<(), Error> {
     let outside = |what: String| Error::Other(format!("process.cwd resolves outside the container ({what})"));
     match nix::unistd::getcwd() {
