@@ -20,7 +20,7 @@ out=$($R run -b $B lim 2>/dev/null); echo "$out" | sed 's/^/    /'
 check_eq "limits: memory.max" 67108864 "$(echo "$out" | sed -n 1p)"
 check_eq "limits: pids.max" 32 "$(echo "$out" | sed -n 2p)"
 check_eq "limits: cpu.max" "50000 100000" "$(echo "$out" | sed -n 3p)"
-check_eq "limits: cpu.weight from shares 1024" 39 "$(echo "$out" | sed -n 4p)"
+check_eq "limits: cpu.weight from shares 1024 (runc >= 1.3.2, crun >= 1.23)" 100 "$(echo "$out" | sed -n 4p)"
 check_eq "limits: unified memory.high (page-aligned)" 61440000 "$(echo "$out" | sed -n 5p)"
 check_eq "limits: memory.swap.max = swap - limit" 67108864 "$(echo "$out" | sed -n 6p)"
 

@@ -365,3 +365,123 @@ fn exec_t_takes_the_callers_terminal_size_or_the_process_json_one() {
     assert_eq!(out.trim(), "22 77", "process.json's consoleSize wins");
     t.berth(&["delete", "-f", "es"]).ok();
 }
+
+#[test]
+fn cgroup_limits_this_host_cannot_hold_fail_as_runcs_do() {
+    // A v1/hybrid host: unified is refused (runc's fs driver: "invalid configuration");
+    // a limit whose controller the host lacks (net_cls here) fails create instead of
+    // being dropped with a warning; I/O weights go to BFQ's files where CFQ's are absent.
+    let mut t = T::new("compat-cglimits");
+    let has_net_cls = std::path::Path::new("/sys/fs/cgroup/net_cls").exists();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["true"], &format!("cgl-{rt}"));
+        let run = |t: &T, b: &Bundle| {
+            b.write();
+            if rt == "berth" { t.run(b, "cgl") } else { runc(t, &["run", "--bundle", b.dir.to_str().unwrap(), "cgl"]) }
+        };
+        b.config["linux"]["resources"] = json!({"unified": {"memory.high": "1000000"}});
+        let out = run(&t, &b);
+        assert!(out.code != 0 && out.stderr.contains("invalid configuration: cannot use unified on cgroup v1"), "{rt}: {out:?}");
+        if !has_net_cls {
+            b.config["linux"]["resources"] = json!({"network": {"classID": 1048577}});
+            let out = run(&t, &b);
+            assert!(out.code != 0 && out.stderr.contains("cannot set net_cls limit"), "{rt}: {out:?}");
+        }
+        b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+        b.config["process"]["args"] = json!(["sh", "-c", "cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.weight"]);
+        b.config["linux"]["resources"] = json!({"blockIO": {"weight": 500}});
+        let out = run(&t, &b);
+        assert_eq!((out.code, out.stdout.as_str()), (0, "500\n"), "{rt}: {out:?}");
+    }
+    assert!(t.berth(&["list", "-q"]).stdout.is_empty(), "a refused create leaves nothing");
+}
+
+#[test]
+fn an_existing_cgroup_warns_when_busy_and_is_refused_when_frozen() {
+    // runc 1.1's create: "container's cgroup is not empty" (a warning) and "container's
+    // cgroup unexpectedly frozen" (an error). berth hung in state D on a frozen cgroup.
+    let mut t = T::new("compat-cgexisting");
+    let mut b = bundle(&mut t, &["sleep", "100"], "existing");
+    t.create(&b, "first").ok();
+    b.config["process"]["args"] = json!(["true"]);
+    let out = t.create(&b, "second");
+    out.ok();
+    assert!(out.stderr.contains("level=warning") && out.stderr.contains("container's cgroup is not empty: 1 process(es) found"), "{out:?}");
+    t.berth(&["delete", "-f", "second"]).ok();
+    t.berth(&["delete", "-f", "first"]).ok();
+    // A frozen cgroup made beforehand (the freezer's v1 hierarchy on this host, else cgroup2).
+    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer");
+    let (dir, file, value) = if v1.join("freezer.state").exists() || v1.join("cgroup.procs").exists() {
+        (v1.join("berth-compat-frozen"), "freezer.state", "FROZEN")
+    } else {
+        (std::path::PathBuf::from("/sys/fs/cgroup/berth-compat-frozen"), "cgroup.freeze", "1")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(file), value).unwrap();
+    let mut b = t.bundle(&["true"]);
+    b.config["linux"]["cgroupsPath"] = json!("/berth-compat-frozen");
+    let started = std::time::Instant::now();
+    let out = t.create(&b, "frozen");
+    std::fs::write(dir.join(file), if value == "1" { "0" } else { "THAWED" }).unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    out.failed_with("container's cgroup unexpectedly frozen");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused, not waited on: {:?}", started.elapsed());
+    assert!(t.berth(&["list", "-q"]).stdout.is_empty());
+}
+
+#[test]
+fn update_memory_minus_one_lifts_memory_and_swap_as_runc_does() {
+    // runc's setMemoryAndSwap: -1 with no swap given lifts memsw too, and writes are
+    // ordered so that memsw >= limit at every step. berth's -1 failed with EINVAL.
+    let mut t = T::new("compat-updmem");
+    let memsw = |rt: &str| format!("/sys/fs/cgroup/memory/berth-compat-upd-{rt}/memory.memsw.limit_in_bytes");
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        eprintln!("no v1 memory+swap accounting on this host: covered by the cgroup2 VM instead");
+        return;
+    }
+    let mut seen = Vec::new();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["sleep", "100"], &format!("upd-{rt}"));
+        b.config["linux"]["resources"] = json!({"memory": {"limit": 104857600, "swap": 209715200}});
+        b.write();
+        let go = |args: &[&str]| if rt == "berth" { t.berth(args) } else { runc(&t, args) };
+        let created = if rt == "berth" { t.create(&b, "u") } else { runc(&t, &["create", "--bundle", b.dir.to_str().unwrap(), "u"]) };
+        assert_eq!(created.code, 0, "{rt}: {created:?}");
+        let dir = memsw(rt).replace("memory.memsw.limit_in_bytes", "");
+        let read = || (std::fs::read_to_string(format!("{dir}memory.limit_in_bytes")).unwrap(), std::fs::read_to_string(memsw(rt)).unwrap());
+        for args in [vec!["update", "--memory", "-1", "u"], vec!["update", "--memory", "50M", "--memory-swap", "60M", "u"], vec!["update", "--memory", "300M", "--memory-swap", "400M", "u"]] {
+            let out = go(&args);
+            assert_eq!(out.code, 0, "{rt} {args:?}: {out:?}");
+            seen.push((rt, args.join(" "), read()));
+        }
+        go(&["delete", "-f", "u"]);
+    }
+    let (ours, theirs) = seen.split_at(3);
+    for (a, b) in ours.iter().zip(theirs) {
+        assert_eq!((&a.1, &a.2), (&b.1, &b.2), "berth (left) and runc (right)");
+    }
+}
+
+#[test]
+fn device_rules_keep_only_the_access_runc_keeps() {
+    let mut t = T::new("compat-devaccess");
+    let mut outs = Vec::new();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["true"], &format!("dev-{rt}"));
+        b.config["process"]["args"] = json!(["sleep", "100"]);
+        b.config["linux"]["resources"] = json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "mwr"},
+            {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rrw"}]});
+        b.write();
+        let created = if rt == "berth" { t.create(&b, "d") } else { runc(&t, &["create", "--bundle", b.dir.to_str().unwrap(), "d"]) };
+        assert_eq!(created.code, 0, "{rt}: {created:?}");
+        let list = std::fs::read_to_string(format!("/sys/fs/cgroup/devices/berth-compat-dev-{rt}/devices.list")).unwrap_or_default();
+        let mut lines: Vec<String> = list.lines().map(String::from).collect();
+        lines.sort();
+        outs.push(lines);
+        if rt == "berth" { t.berth(&["delete", "-f", "d"]); } else { runc(&t, &["delete", "-f", "d"]); }
+    }
+    assert_eq!(outs[0], outs[1], "devices.list: berth (left) and runc (right)");
+    assert!(outs[0].contains(&"c 10:229 rwm".to_string()) && outs[0].contains(&"c 10:237 rw".to_string()), "{:?}", outs[0]);
+}

@@ -187,11 +187,14 @@ impl Cgroup {
         let v1_dirs: Vec<&Dir> = self.dirs.iter().filter(|d| !d.v2).collect();
         let v2_dir = self.dirs.iter().find(|d| d.v2);
         if !v1_dirs.is_empty() {
+            // runc's fs driver (v1 and hybrid hosts) refuses unified outright.
+            if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err(Error::Unsupported("invalid configuration: cannot use unified on cgroup v1".into()));
+            }
             let writes = resources::v1(r);
             let (v2_writes, _) = resources::v2(r);
             let mut done_v2: Vec<String> = Vec::new();
-            let swap_first = swap_before_limit(&writes, &v1_dirs);
-            for wr in order_memory(writes, swap_first) {
+            for wr in order_memory(writes, &v1_dirs) {
                 match v1_dirs.iter().find(|d| d.controllers.iter().any(|c| c == wr.controller)) {
                     Some(d) => write_knob(&d.path, &wr)?,
                     None => match v2_dir.filter(|d| v2_has(d, wr.controller)) {
@@ -204,14 +207,15 @@ impl Cgroup {
                                 done_v2.push(x.file.clone());
                             }
                         }
-                        None => warnings.push(format!("the {} controller is not available on this host; {} not set", wr.controller, wr.file)),
+                        // A limit asked for is never silently dropped (runc: "cannot set
+                        // net_cls limit: container could not join or create cgroup").
+                        None => {
+                            return Err(Error::Unsupported(format!(
+                                "cannot set {} limit: the {} controller is not available on this host ({} = {})",
+                                wr.controller, wr.controller, wr.file, wr.value
+                            )))
+                        }
                     },
-                }
-            }
-            if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
-                let d = v2_dir.ok_or_else(|| Error::Unsupported("unified is set but this host has no cgroup2 hierarchy".into()))?;
-                for (k, v) in u {
-                    write_knob(&d.path, &resources::Write { controller: "unified", file: k.clone(), value: v.clone() })?;
                 }
             }
         } else if let Some(d) = v2_dir {
@@ -286,6 +290,23 @@ impl Cgroup {
         let mut out = Vec::new();
         collect_pids(&d.path, &mut out)?;
         Ok(out)
+    }
+
+    /// Before a container is made in a cgroup that may already exist (runc 1.1's factory
+    /// checks): processes already in it only earn a warning (returned); a frozen cgroup is
+    /// refused, as the init would hang in it. Nothing is made or changed.
+    pub fn check_existing(&self) -> Result<Option<String>, Error> {
+        if self.is_frozen() {
+            return Err(Error::Unsupported("container's cgroup unexpectedly frozen".into()));
+        }
+        let mut pids = Vec::new();
+        match self.procs_dir().map(|d| collect_pids(&d.path, &mut pids)) {
+            // Not there (yet), or removed meanwhile: empty.
+            Some(Err(Error::Io { source, .. })) if matches!(source.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENODEV)) => {}
+            Some(Err(e)) => return Err(e),
+            _ => {}
+        }
+        Ok((!pids.is_empty()).then(|| format!("container's cgroup is not empty: {} process(es) found", pids.len())))
     }
 
     fn freezer(&self) -> Option<(PathBuf, bool)> {
@@ -389,35 +410,39 @@ fn write_knob(dir: &Path, wr: &resources::Write) -> Result<(), Error> {
     if wr.file.contains('/') || wr.file.starts_with('.') {
         return Err(Error::Unsupported(format!("{:?} is not a cgroup file", wr.file)));
     }
-    // I/O weights live in blkio.weight (CFQ) or blkio.bfq.weight (BFQ), or nowhere when
-    // the disk's scheduler has none: say so rather than "No such file".
-    if wr.file == "blkio.weight" && !path.exists() {
-        path = dir.join("blkio.bfq.weight");
+    // I/O weights live in blkio.weight[_device] (CFQ) or blkio.bfq.weight[_device] (BFQ),
+    // as runc looks for them, or nowhere when the disk's scheduler has none: say so rather
+    // than "No such file".
+    if let Some(rest) = wr.file.strip_prefix("blkio.").filter(|f| f.starts_with("weight") || f.starts_with("leaf_weight")) {
         if !path.exists() {
-            return Err(Error::Unsupported("blockIO.weight: this kernel's I/O scheduler has no weights (neither blkio.weight nor blkio.bfq.weight exists)".into()));
+            let bfq = dir.join(format!("blkio.bfq.{rest}"));
+            if !bfq.exists() {
+                return Err(Error::Unsupported(format!("{}: this kernel's I/O scheduler has no such weight (neither {} nor blkio.bfq.{rest} exists)", wr.file, wr.file)));
+            }
+            path = bfq;
         }
     }
     crate::util::fs::write_file(&path, &wr.value).map_err(|source| Error::Write { what: wr.file.clone(), value: wr.value.clone(), path, source })
 }
 
-/// v1: memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes at every step, so
-/// when the new limit is above the current memsw limit, memsw goes first.
-fn swap_before_limit(writes: &[resources::Write], dirs: &[&Dir]) -> bool {
-    let Some(d) = dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) else { return false };
-    let new_limit = writes.iter().find(|w| w.file == "memory.limit_in_bytes").and_then(|w| w.value.parse::<i64>().ok());
-    let cur_memsw = fs::read_to_string(d.path.join("memory.memsw.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<i64>().ok());
-    match (new_limit, cur_memsw) {
-        (Some(-1), _) => true,
-        (Some(l), Some(m)) => l > m,
-        _ => false,
+/// v1 memory and memory+swap limits, as runc's setMemoryAndSwap: a limit of -1 with no
+/// swap given also lifts memsw (where the kernel has it: memsw may never be below the
+/// limit); with both, memsw goes first when it is -1 or above the current limit, so that
+/// memsw >= limit holds at every step.
+fn order_memory(mut writes: Vec<resources::Write>, dirs: &[&Dir]) -> Vec<resources::Write> {
+    let Some(d) = dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) else { return writes };
+    let value = |w: &[resources::Write], f: &str| w.iter().find(|x| x.file == f).and_then(|x| x.value.parse::<i64>().ok());
+    let memsw = "memory.memsw.limit_in_bytes";
+    if value(&writes, "memory.limit_in_bytes") == Some(-1) && value(&writes, memsw).is_none() && d.path.join(memsw).exists() {
+        writes.push(resources::Write { controller: "memory", file: memsw.into(), value: "-1".into() });
     }
-}
-
-fn order_memory(mut writes: Vec<resources::Write>, swap_first: bool) -> Vec<resources::Write> {
-    if swap_first {
-        if let Some(i) = writes.iter().position(|w| w.file == "memory.memsw.limit_in_bytes") {
+    let (Some(_), Some(swap)) = (value(&writes, "memory.limit_in_bytes"), value(&writes, memsw)) else { return writes };
+    let cur_limit = fs::read_to_string(d.path.join("memory.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    if swap == -1 || cur_limit.is_some_and(|c| swap > 0 && c < swap as u64) {
+        if let Some(i) = writes.iter().position(|w| w.file == memsw) {
             let sw = writes.remove(i);
-            writes.insert(0, sw);
+            let at = writes.iter().position(|w| w.file == "memory.limit_in_bytes").unwrap_or(0);
+            writes.insert(at, sw);
         }
     }
     writes

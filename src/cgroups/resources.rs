@@ -26,7 +26,16 @@ fn limit_v2(v: i64) -> String {
     if v < 0 { "max".into() } else { v.to_string() }
 }
 
-fn device_rule(d: &LinuxDeviceCgroup) -> String {
+/// An access string as runc's device rules keep it: the set of r, w and m it names, in
+/// that order; anything else is dropped. Absent or empty: all three.
+fn device_access(a: Option<&str>) -> String {
+    let a = a.filter(|a| !a.is_empty()).unwrap_or("rwm");
+    "rwm".chars().filter(|c| a.contains(*c)).collect()
+}
+
+/// The rule's devices-cgroup line, or None when its access names nothing a rule can grant
+/// or deny (a no-op, as in runc).
+fn device_rule(d: &LinuxDeviceCgroup) -> Option<String> {
     let t = match d.typ() {
         Some(LinuxDeviceType::B) => 'b',
         Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
@@ -34,18 +43,22 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
         Some(LinuxDeviceType::A) | None => 'a',
     };
     let n = |x: Option<i64>| x.filter(|v| *v >= 0).map_or("*".to_string(), |v| v.to_string());
-    let access = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
-    if t == 'a' && d.major().is_none() && d.minor().is_none() {
-        return format!("a *:* {access}");
+    let access = device_access(d.access().as_deref());
+    if access.is_empty() {
+        return None;
     }
-    format!("{t} {}:{} {access}", n(d.major()), n(d.minor()))
+    if t == 'a' && d.major().is_none() && d.minor().is_none() {
+        return Some(format!("a *:* {access}"));
+    }
+    Some(format!("{t} {}:{} {access}", n(d.major()), n(d.minor())))
 }
 
 /// The device nodes every container gets (rootfs/devices.rs) must stay usable whatever
-/// the device rules say, as runc allows them after the config's rules.
+/// the device rules say, as runc allows them after the config's rules: runc's list
+/// exactly (no 5:1: a terminal's /dev/console is its pty, 136:*).
 pub const DEFAULT_ALLOWED: &[&str] = &[
     "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 ];
 
 /// runc's rule, which engines rely on (docker sends `"blockIO": {"weight": 0}`): a zero
@@ -152,7 +165,9 @@ pub fn v1(r: &LinuxResources) -> Vec<Write> {
     }
     if let Some(devs) = r.devices() {
         for d in devs {
-            out.push(w("devices", if d.allow() { "devices.allow" } else { "devices.deny" }, device_rule(d)));
+            if let Some(rule) = device_rule(d) {
+                out.push(w("devices", if d.allow() { "devices.allow" } else { "devices.deny" }, rule));
+            }
         }
         for rule in DEFAULT_ALLOWED {
             out.push(w("devices", "devices.allow", rule));
@@ -175,12 +190,23 @@ fn rdma_line(dev: &str, handles: Option<u32>, objects: Option<u32>) -> String {
     s
 }
 
-/// runc's conversion of cpu shares [2, 262144] to cgroup2's weight [1, 10000].
+/// cpu shares [2, 262144] to cgroup2's weight [1, 10000] with the formula runc (>= 1.3.2,
+/// opencontainers/runc#4785) and crun (>= 1.23) use: a quadratic in log2(shares) that maps
+/// the minimum, the default (1024 -> 100) and the maximum onto cgroup2's; the old linear
+/// map gave the default 39, below cgroup2's own default.
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+    if shares <= 2 {
+        return 1;
+    }
+    if shares >= 262_144 {
+        return 10_000;
+    }
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    10f64.powf(exponent).ceil() as u64
 }
 
 /// Writes for cgroup2. Devices are not here: cgroup2 controls them with an eBPF program.
@@ -329,11 +355,25 @@ mod tests {
         let find = |f: &str| ws.iter().filter(|x| x.file == f).map(|x| x.value.clone()).collect::<Vec<_>>();
         assert_eq!(find("memory.max"), ["1000"]);
         assert_eq!(find("memory.swap.max"), ["2000"]);
-        assert_eq!(find("cpu.weight"), ["39"]);
+        assert_eq!(find("cpu.weight"), ["100"], "the default share maps to the default weight");
         assert_eq!(find("cpu.max"), ["max 50000"]);
         assert_eq!(find("io.max"), ["8:0 rbps=10 wiops=20"]);
         assert_eq!(find("memory.high"), ["900"]);
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(262_144), 10_000);
+        // The formula's values, computed apart (Python's math.log2/ceil).
+        for (shares, weight) in [(0, 0), (2, 1), (3, 2), (512, 59), (1024, 100), (2048, 174), (100_000, 4_340), (262_144, 10_000), (300_000, 10_000)] {
+            assert_eq!(shares_to_weight(shares), weight, "shares {shares}");
+        }
+    }
+
+    #[test]
+    fn device_access_is_kept_as_runc_keeps_it() {
+        let rule = |access: &str| {
+            let d: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": access})).unwrap();
+            device_rule(&d)
+        };
+        assert_eq!(rule("mwr").as_deref(), Some("c 1:3 rwm"));
+        assert_eq!(rule("rrx").as_deref(), Some("c 1:3 r"));
+        assert_eq!(rule("").as_deref(), Some("c 1:3 rwm"));
+        assert_eq!(rule("x"), None, "nothing to grant: no rule");
     }
 }

@@ -119,6 +119,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // does its first mounts, and it joins them only once `Go` says they are ready (the
     // cgroup gate in init.rs), before any device node, hook or user code.
     let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
+    if let Some(w) = cgroup.check_existing()? {
+        crate::logging::warn(&w);
+    }
     // The record of what this create makes, in the state directory from the start and
     // rewritten as things are made (state.rs: a create killed at any moment leaves what
     // `delete` needs to undo it).
