@@ -485,3 +485,56 @@ fn device_rules_keep_only_the_access_runc_keeps() {
     assert_eq!(outs[0], outs[1], "devices.list: berth (left) and runc (right)");
     assert!(outs[0].contains(&"c 10:229 rwm".to_string()) && outs[0].contains(&"c 10:237 rw".to_string()), "{:?}", outs[0]);
 }
+
+#[test]
+fn oci_version_must_be_semver_and_a_refused_config_leaves_nothing() {
+    // config.md: "ociVersion (string, REQUIRED) MUST be in SemVer v2.0.0 format".
+    let mut t = T::new("compat-ociversion");
+    let mut b = t.bundle(&["true"]);
+    for bad in ["invalid", "1.0", ""] {
+        b.config["ociVersion"] = json!(bad);
+        t.run(&b, "v").failed_with("ociVersion");
+        assert!(t.berth(&["list", "-q"]).stdout.is_empty());
+    }
+    b.config["ociVersion"] = json!("1.0.2-dev");
+    t.run(&b, "v").ok();
+}
+
+#[test]
+fn time_offsets_apply_with_a_new_user_namespace() {
+    // config-linux.md "Offset for Time Namespace": timeOffsets are the namespace's clock
+    // offsets. With a user namespace too, berth's init (root only there, not dumpable)
+    // could not write them: "cannot write /proc/self/timens_offsets: Permission denied".
+    let mut t = T::new("compat-timens");
+    let mut b = t.bundle(&["sh", "-c", "cut -d. -f1 /proc/uptime; cat /proc/self/timens_offsets"]);
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "user"}));
+    ns.push(json!({"type": "time"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 172800}, "monotonic": {"secs": 86400, "nanosecs": 5}});
+    // A cgroup mount needs a cgroup namespace the user namespace owns; not the point here.
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    let out = t.run(&b, "tn");
+    let text = out.ok().stdout.clone();
+    let mut lines = text.lines();
+    let uptime: u64 = lines.next().unwrap().parse().unwrap();
+    assert!(uptime >= host_uptime + 172800 && uptime < host_uptime + 172800 + 60, "uptime {uptime}, host {host_uptime}");
+    let offsets: Vec<String> = lines.map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert!(offsets.contains(&"monotonic 86400 5".to_string()) && offsets.contains(&"boottime 172800 0".to_string()), "{offsets:?}");
+    // Hooks and later children of berth stay in berth's own time namespace: exec joins the
+    // container's.
+    let mut b = t.bundle(&["sleep", "100"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().extend([json!({"type": "user"}), json!({"type": "time"})]);
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 172800}});
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+    t.create(&b, "tx").ok();
+    let uptime: u64 = t.berth(&["exec", "tx", "cut", "-d.", "-f1", "/proc/uptime"]).ok().stdout.trim().parse().unwrap();
+    assert!(uptime >= host_uptime + 172800, "exec sees the container's clocks: {uptime}");
+    let pid = t.state("tx")["pid"].as_i64().unwrap();
+    assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/time_for_children")).unwrap(), std::fs::read_link("/proc/self/ns/time").unwrap());
+    t.berth(&["delete", "-f", "tx"]).ok();
+}

@@ -123,3 +123,12 @@ mod tests {
         assert!(matches!(parse_json::<Spec>(b"{not json"), Err(Error::Parse { .. })));
     }
 }
+
+/// linux.timeOffsets as (clock, seconds, nanoseconds).
+pub fn time_offsets(spec: &Spec) -> Vec<(String, i64, u32)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.secs().unwrap_or(0), v.nanosecs().unwrap_or(0))).collect())
+        .unwrap_or_default()
+}

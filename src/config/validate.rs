@@ -10,6 +10,10 @@ use super::{invalid, Error};
 
 /// Validates a spec for `create`. `bundle` is the absolute bundle directory.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), Error> {
+    // config.md: "ociVersion (string, REQUIRED) MUST be in SemVer v2.0.0 format".
+    if !is_semver(spec.version()) {
+        return Err(invalid("ociVersion", format!("{:?} is not a SemVer 2.0.0 version (MAJOR.MINOR.PATCH[-PRE][+BUILD])", spec.version())));
+    }
     let root = spec.root().as_ref().ok_or_else(|| invalid("root", "is required on Linux"))?;
     let rootfs = bundle.join(root.path());
     match std::fs::metadata(&rootfs) {
@@ -46,6 +50,30 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), Error> {
     }
     validate_hooks(spec)?;
     validate_linux(spec)
+}
+
+/// SemVer 2.0.0: three numeric parts without leading zeros, then an optional pre-release
+/// (dot-separated [0-9A-Za-z-] identifiers, numeric ones without leading zeros) and
+/// optional build metadata.
+fn is_semver(v: &str) -> bool {
+    let ident = |s: &str, numeric_rule: bool| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !(numeric_rule && s.len() > 1 && s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let nums: Vec<&str> = core.split('.').collect();
+    nums.len() == 3
+        && nums.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !(n.len() > 1 && n.starts_with('0')))
+        && pre.is_none_or(|p| p.split('.').all(|i| ident(i, true)))
+        && build.is_none_or(|b| b.split('.').all(|i| ident(i, false)))
 }
 
 #[allow(deprecated)]
@@ -159,6 +187,16 @@ pub fn sysctl_path(key: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_version_must_be_semver() {
+        for good in ["1.0.0", "1.0.2-dev", "1.3.0", "1.1.0-rc.1", "1.2.0+build.5", "10.20.30-alpha.beta-1+x"] {
+            assert!(is_semver(good), "{good}");
+        }
+        for bad in ["invalid", "", "1.0", "1.0.0.0", "01.0.0", "1.0.0-", "1.0.0-01", "1.0.0+", "v1.0.0", "1.0.0-a..b", "1.x.0"] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
 
     fn spec(json: serde_json::Value) -> Spec {
         serde_json::from_value(json).unwrap()

@@ -181,7 +181,17 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
     };
     let target = cgroup.clone_target();
-    let (pid, born_inside) = clone_child(plan.clone_flags, plan.pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || init::run(&args))?;
+    let time_ns = if plan.time_by_runtime {
+        let proc = crate::util::procfs::ProcFs::host().map_err(io_err("procfs"))?;
+        Some(namespaces::TimeForChild::prepare(proc, &config::time_offsets(&spec))?)
+    } else {
+        None
+    };
+    let cloned = clone_child(plan.clone_flags, plan.pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || init::run(&args));
+    if let Some(t) = time_ns {
+        t.restore()?;
+    }
+    let (pid, born_inside) = cloned?;
     undo.child = Some(pid);
     drop(child_end);
     drop(console);

@@ -41,10 +41,15 @@ fn namespaces_of(c: &Container, spec: &crate::config::Spec) -> Result<(Vec<Join>
             joins.push(j);
         }
     }
+    // Time first: with a user namespace the runtime made the container's time namespace
+    // (owned by berth's user namespace), which it can no longer join from inside the
+    // container's user namespace. Then user (the rest are joined with its rights), mount
+    // last.
     let rank = |t: LinuxNamespaceType| match t {
-        LinuxNamespaceType::User => 0,
-        LinuxNamespaceType::Mount => 2,
-        _ => 1,
+        LinuxNamespaceType::Time => 0,
+        LinuxNamespaceType::User => 1,
+        LinuxNamespaceType::Mount => 3,
+        _ => 2,
     };
     joins.sort_by_key(|j| rank(j.typ));
     Ok((joins, pid_join))

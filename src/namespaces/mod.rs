@@ -32,6 +32,8 @@ pub enum Error {
     Unshare { kind: &'static str, source: nix::Error },
     #[error("cannot write {file}: {source}")]
     Write { file: String, source: std::io::Error },
+    #[error("cannot open {file}: {source}")]
+    OpenOwn { file: &'static str, source: std::io::Error },
 }
 
 /// Clone flag for a namespace type.
@@ -82,6 +84,11 @@ pub struct Plan {
     pub new_user: bool,
     pub new_cgroup: bool,
     pub new_time: bool,
+    /// With a new user namespace too, the runtime makes the time namespace (see
+    /// `TimeForChild`): the init, root only of its own user namespace and not dumpable,
+    /// cannot write its offsets (EACCES), and the offsets must be set before the
+    /// namespace has a process.
+    pub time_by_runtime: bool,
     pub new_net: bool,
 }
 
@@ -129,6 +136,7 @@ impl Plan {
             _ => 1,
         };
         plan.joins.sort_by_key(|j| rank(j.typ));
+        plan.time_by_runtime = plan.new_time && plan.new_user;
         Ok(plan)
     }
 }
@@ -159,6 +167,31 @@ pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
         proc.write(&rel, &map_text(maps)).map_err(|source| Error::Write { file: format!("/proc/{rel}"), source })?;
     }
     Ok(())
+}
+
+/// A time namespace the runtime made for the next child it clones: unshare(CLONE_NEWTIME)
+/// changes only the namespace of the caller's future children, so berth unshares, writes
+/// the offsets while no process is in the namespace, clones the init into it and returns
+/// (`restore`) to its own namespace for the hooks and children that follow.
+pub struct TimeForChild {
+    own: std::fs::File,
+}
+
+impl TimeForChild {
+    pub fn prepare(proc: &ProcFs, offsets: &[(String, i64, u32)]) -> Result<TimeForChild, Error> {
+        let own = crate::util::fs::open_cloexec(Path::new("/proc/self/ns/time")).map_err(|source| Error::OpenOwn { file: "/proc/self/ns/time", source })?;
+        unshare(libc::CLONE_NEWTIME, "time")?;
+        let me = TimeForChild { own };
+        if let Err(e) = write_time_offsets(proc, offsets) {
+            let _ = me.restore();
+            return Err(e);
+        }
+        Ok(me)
+    }
+
+    pub fn restore(self) -> Result<(), Error> {
+        setns(self.own.as_raw_fd(), LinuxNamespaceType::Time, Path::new("/proc/self/ns/time"))
+    }
 }
 
 /// Writes /proc/self/timens_offsets after unshare(CLONE_NEWTIME), before any process

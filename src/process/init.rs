@@ -134,13 +134,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         // After the joins: owned by the container's user namespace.
         namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
     }
-    if a.ns.new_time {
+    if a.ns.new_time && !a.ns.time_by_runtime {
         namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
-        let offsets: Vec<(String, i64, u32)> = linux
-            .and_then(|l| l.time_offsets().as_ref())
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.secs().unwrap_or(0), v.nanosecs().unwrap_or(0))).collect())
-            .unwrap_or_default();
-        namespaces::write_time_offsets(&proc, &offsets)?;
+        namespaces::write_time_offsets(&proc, &crate::config::time_offsets(spec))?;
     }
     nix::unistd::setsid().map_err(sys("setsid"))?;
     if a.ns.new_net {
