@@ -538,3 +538,70 @@ fn time_offsets_apply_with_a_new_user_namespace() {
     assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/time_for_children")).unwrap(), std::fs::read_link("/proc/self/ns/time").unwrap());
     t.berth(&["delete", "-f", "tx"]).ok();
 }
+
+#[test]
+fn without_a_mount_namespace_the_runtimes_is_inherited_and_the_host_untouched() {
+    // config-linux.md: "If a namespace type is not specified in the namespaces array, the
+    // container MUST inherit the runtime namespace of that type." berth refused such a
+    // config. It now chroots only: mounts would be made on the host, so none is made
+    // (with a warning). runc is not run here: it makes / rslave in the namespace it is in.
+    let mut t = T::new("compat-nomntns");
+    let mut b = t.bundle(&["sleep", "100"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "mount");
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let out = t.create(&b, "nm");
+    out.ok();
+    assert!(out.stderr.contains("no mount namespace"), "the skipped mounts are said: {out:?}");
+    let pid = t.state("nm")["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), std::fs::read_link("/proc/self/ns/mnt").unwrap());
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/root")).unwrap(), std::fs::canonicalize(berth_integration_tests::rootfs()).unwrap());
+    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), mounts_before, "no mount made on the host");
+    t.berth(&["start", "nm"]).ok();
+    t.berth(&["delete", "-f", "nm"]).ok();
+}
+
+#[test]
+fn a_read_only_dev_keeps_its_submounts_and_nodes() {
+    // runc mounts a read-only /dev read-write, makes /dev/pts, /dev/shm, /dev/mqueue and
+    // the device nodes, then remounts /dev read-only. berth failed: "/dev/pts: Read-only
+    // file system".
+    let mut t = T::new("compat-rodev");
+    let probe = r#"grep -E " /dev(/| )" /proc/self/mountinfo | cut -d" " -f5,6; touch /dev/x 2>&1 | sed 's/.*: //'; ls /dev | tr '\n' ' '"#;
+    let mut outs = Vec::new();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["sh", "-c", probe], &format!("rodev-{rt}"));
+        for m in b.config["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+        b.write();
+        let out = if rt == "berth" { t.run(&b, "rd") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "rd"]) };
+        assert_eq!(out.code, 0, "{rt}: {out:?}");
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right)");
+    assert!(outs[0].contains("/dev ro,") && outs[0].contains("Read-only file system") && outs[0].contains("pts"), "{}", outs[0]);
+}
+
+#[test]
+fn bind_sources_are_opened_before_the_user_namespace() {
+    // A source below a directory only the host's root may enter: the init, root only of
+    // its user namespace, got EACCES; runc opens sources before entering it, so does berth.
+    let mut t = T::new("compat-usbind");
+    let hidden = t.tmp.join("hidden");
+    std::fs::create_dir_all(hidden.join("sub")).unwrap();
+    std::fs::write(hidden.join("sub/file"), "seen").unwrap();
+    std::fs::set_permissions(&hidden, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut b = t.bundle(&["cat", "/tmp/file"]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "bind", "source": hidden.join("sub"), "options": ["rbind", "ro"]}));
+    // The file is the host root's; mode 0644 lets the namespace's nobody read it.
+    assert_eq!(t.run(&b, "ub").ok().stdout, "seen");
+    // Sources still resolve as before without a user namespace, and a missing one is named.
+    b.config["mounts"].as_array_mut().unwrap().last_mut().unwrap()["source"] = json!(t.tmp.join("nowhere"));
+    t.run(&b, "ub2").failed_with("source");
+}

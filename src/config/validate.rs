@@ -103,7 +103,7 @@ fn validate_hooks(spec: &Spec) -> Result<(), Error> {
 
 fn validate_linux(spec: &Spec) -> Result<(), Error> {
     let Some(linux) = spec.linux() else {
-        return Err(invalid("linux", "is required: berth needs at least a mount namespace"));
+        return Err(invalid("linux", "is required on Linux"));
     };
     let namespaces = linux.namespaces().as_deref().unwrap_or(&[]);
     let mut seen = HashSet::new();
@@ -130,9 +130,6 @@ fn validate_linux(spec: &Spec) -> Result<(), Error> {
     }
     if maps && !new_userns {
         return Err(invalid("linux.uidMappings", "mappings are set but no new user namespace is requested"));
-    }
-    if !has(LinuxNamespaceType::Mount) {
-        return Err(invalid("linux.namespaces", "a mount namespace is required to set up the rootfs"));
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid("hostname", "cannot be set without a UTS namespace"));

@@ -109,6 +109,16 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let linux = spec.linux().as_ref();
     let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
     let plan = Plan::from_spec(&spec)?;
+    if plan.inherit_mount {
+        let l = spec.linux().as_ref();
+        let asks = !spec.mounts().as_deref().unwrap_or(&[]).is_empty()
+            || l.and_then(|l| l.masked_paths().as_ref()).is_some_and(|v| !v.is_empty())
+            || l.and_then(|l| l.readonly_paths().as_ref()).is_some_and(|v| !v.is_empty())
+            || spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+        if asks {
+            crate::logging::warn("no mount namespace: the container shares the runtime's, so its mounts, masked and read-only paths are not made (they would be made on the host)");
+        }
+    }
     let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
     // Used by the init after pivot_root.
     let listener = crate::seccomp::connect_listener(seccomp.as_ref(), linux.and_then(|l| l.seccomp().as_ref()))?;
@@ -159,6 +169,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     util::testpoint::hit("create:cgroup");
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
+    let new_mount_ns = plan.clone_flags & libc::CLONE_NEWNS as u64 != 0;
+    let bind_trees = if plan.new_user && new_mount_ns { crate::rootfs::open_bind_sources(&spec, &bundle)? } else { Vec::new() };
     let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
         || !hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).is_empty();
     let own_pid = std::process::id() as i32;
@@ -179,6 +191,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         console: console.as_ref().map(|c| c.as_raw_fd()),
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
+        bind_trees: &bind_trees,
     };
     let target = cgroup.clone_target();
     let time_ns = if plan.time_by_runtime {

@@ -29,6 +29,8 @@ pub enum Error {
     Hook(#[from] crate::hooks::Error),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::Error),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::Error),
     /// An error the container's init reported while setting the container up.
     #[error("container init: {0}")]
     Init(String),

@@ -90,6 +90,10 @@ pub struct Plan {
     /// namespace has a process.
     pub time_by_runtime: bool,
     pub new_net: bool,
+    /// No mount namespace listed: the container shares the runtime's (config-linux.md: a
+    /// type not listed is inherited). The init then only chroots into the rootfs: no
+    /// mount is made, none could be made without making it on the host.
+    pub inherit_mount: bool,
 }
 
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
@@ -137,6 +141,7 @@ impl Plan {
         };
         plan.joins.sort_by_key(|j| rank(j.typ));
         plan.time_by_runtime = plan.new_time && plan.new_user;
+        plan.inherit_mount = plan.clone_flags & libc::CLONE_NEWNS as u64 == 0 && !plan.joins.iter().any(|j| j.typ == LinuxNamespaceType::Mount);
         Ok(plan)
     }
 }

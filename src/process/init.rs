@@ -67,6 +67,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Connected to linux.seccomp.listenerPath, when the profile has notify rules.
     pub seccomp_listener: Option<RawFd>,
+    /// Bind sources opened by the parent (rootfs::open_bind_sources).
+    pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// What is left to do after `Ready`.
@@ -144,8 +146,19 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     }
 
     let pass = || gate.pass(true).map_err(|e| e.to_string());
-    let setup = rootfs::Setup { spec, rootfs: a.rootfs, bundle: a.bundle, in_userns: a.ns.new_user, cgroup: a.cgroup, new_cgroupns: a.ns.new_cgroup, cgroup_gate: &pass };
-    rootfs::prepare(&setup)?;
+    let setup = rootfs::Setup {
+        spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        in_userns: a.ns.new_user,
+        cgroup: a.cgroup,
+        new_cgroupns: a.ns.new_cgroup,
+        cgroup_gate: &pass,
+        bind_trees: a.bind_trees,
+    };
+    if !a.ns.inherit_mount {
+        rootfs::prepare(&setup)?;
+    }
     gate.pass(true)?;
     let state_json = gate.state_json.take().unwrap_or_default();
     if a.runtime_hooks {
@@ -159,7 +172,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     // gets the process's env as config.json gives it (runc's init has it by then).
     let env = spec.process().as_ref().and_then(|p| p.env().as_deref()).unwrap_or(&[]);
     hooks::run_all(spec.hooks().as_ref(), Kind::CreateContainer, &state_json, hooks::Context { cwd: Some(a.rootfs), env: Some(env) })?;
-    if a.no_pivot {
+    if a.ns.inherit_mount {
+        rootfs::chroot(a.rootfs)?;
+    } else if a.no_pivot {
         rootfs::move_root(a.rootfs, &proc)?;
     } else {
         rootfs::pivot(a.rootfs)?;
@@ -176,7 +191,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         write_sysctl(&proc, k, v)?;
     }
     // After sysctl: /proc/sys is usually among the read-only paths.
-    rootfs::finalize(spec)?;
+    if !a.ns.inherit_mount {
+        rootfs::finalize(spec)?;
+    }
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is missing".into()))?;
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         attrs::set_personality(p)?;
@@ -184,7 +201,8 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     if process.terminal().unwrap_or(false) {
         let sock = a.console.ok_or_else(|| Error::Other("process.terminal needs a console socket".into()))?;
         let size = process.console_size();
-        crate::tty::setup(sock, size.map_or(0, |b| b.width() as u16), size.map_or(0, |b| b.height() as u16), true)?;
+        // No /dev/console of our own without a mount namespace.
+        crate::tty::setup(sock, size.map_or(0, |b| b.width() as u16), size.map_or(0, |b| b.height() as u16), !a.ns.inherit_mount)?;
         // SAFETY: closing our copy of the console socket.
         unsafe { libc::close(sock) };
     }

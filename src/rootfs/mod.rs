@@ -20,7 +20,7 @@ use crate::cgroups::Cgroup;
 use crate::util::mount as m;
 
 pub use mounts::propagation as propagation_flag;
-pub use pivot::{move_root, pivot};
+pub use pivot::{chroot, move_root, pivot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,6 +49,34 @@ pub struct Setup<'a> {
     /// none, and so always before device nodes are made: from then on the init must be
     /// in its cgroup (the mounts before it overlap with the runtime making that cgroup).
     pub cgroup_gate: &'a dyn Fn() -> Result<(), String>,
+    /// Bind sources the runtime opened before the init entered its user namespace (see
+    /// `open_bind_sources`), by mounts[] index.
+    pub bind_trees: &'a [Option<OwnedFd>],
+}
+
+/// With a new user namespace, the init resolves paths as the namespace's root, which may
+/// not reach a bind source the host's root can (a 0700 directory, say). As runc, the
+/// runtime opens those sources first, as detached copies of the mounts (open_tree), which
+/// the init attaches. Only for a new mount namespace: one joined by path resolves sources
+/// inside itself.
+pub fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, Error> {
+    let mut out = Vec::new();
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        let options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+        let typ = m.typ().as_deref().unwrap_or("bind");
+        if !options.flags.contains(MsFlags::MS_BIND) || matches!(typ, "cgroup" | "cgroup2") || options.flags.contains(MsFlags::MS_REMOUNT) {
+            out.push(None);
+            continue;
+        }
+        let Some(src) = m.source().as_ref().map(|p| if p.is_absolute() { p.clone() } else { bundle.join(p) }) else {
+            out.push(None);
+            continue;
+        };
+        let tree = m::clone_tree(libc::AT_FDCWD, &src, options.flags.contains(MsFlags::MS_REC))
+            .map_err(|e| Error::Config(format!("mounts[{index}].source"), format!("{}: {e}", src.display())))?;
+        out.push(Some(tree));
+    }
+    Ok(out)
 }
 
 /// An O_PATH fd on a directory named by a trusted path (the rootfs, or "/" after pivot).
@@ -60,6 +88,10 @@ fn open_dir(p: &Path) -> Result<OwnedFd, Error> {
         .open(p)
         .map(OwnedFd::from)
         .map_err(|e| Error::Io(p.display().to_string(), e))
+}
+
+fn is_dev(dest: &Path) -> bool {
+    paths::relative(dest).components().map(|c| c.as_os_str()).eq(["dev"])
 }
 
 /// Everything before pivot_root.
@@ -84,7 +116,12 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
     let root_fd = root.as_raw_fd();
     let mut dev_from_host = false;
     for (index, m) in s.spec.mounts().iter().flatten().enumerate() {
-        let options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+        let mut options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+        if is_dev(m.destination()) && !options.flags.contains(MsFlags::MS_BIND) {
+            // As runc: a read-only /dev is made read-only only in finalize, once its
+            // nodes and the mounts below it (/dev/pts, /dev/shm, ...) are made.
+            options.flags.remove(MsFlags::MS_RDONLY);
+        }
         let typ = m.typ().as_deref().unwrap_or(if options.flags.contains(MsFlags::MS_BIND) { "bind" } else { "none" });
         let source = m.source().as_ref().map(|p| if p.is_absolute() || !options.flags.contains(MsFlags::MS_BIND) { p.clone() } else { s.bundle.join(p) });
         if paths::relative(m.destination()) == Path::new("dev") && options.flags.contains(MsFlags::MS_BIND) {
@@ -95,7 +132,7 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
             mount_cgroup(root_fd, index, m.destination(), &options, s)?;
             continue;
         }
-        let entry = mounts::Entry { index, destination: m.destination(), typ, source, options };
+        let entry = mounts::Entry { index, destination: m.destination(), typ, source, options, tree: s.bind_trees.get(index).and_then(Option::as_ref) };
         mounts::mount_entry(root_fd, &entry, s.in_userns)?;
     }
     (s.cgroup_gate)().map_err(Error::Gate)?;
@@ -194,6 +231,14 @@ pub fn finalize(spec: &Spec) -> Result<(), Error> {
         let tree = m::clone_tree(fd.as_raw_fd(), Path::new(""), true).map_err(err)?;
         m::set_attr(&tree, false, &ro).map_err(err)?;
         m::attach(&tree, &fd).map_err(err)?;
+    }
+    let dev_ro = spec.mounts().iter().flatten().filter(|m| is_dev(m.destination())).last().is_some_and(|m| {
+        let o = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+        o.flags.contains(MsFlags::MS_RDONLY) && !o.flags.contains(MsFlags::MS_BIND)
+    });
+    if dev_ro {
+        let dev = paths::open_in_root(root.as_raw_fd(), Path::new("dev"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| Error::Io("/dev".into(), e))?;
+        m::set_attr(&dev, false, &ro).map_err(|e| Error::Io("make /dev read-only".into(), e))?;
     }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(|source| Error::Mount { what: "rootfsPropagation".into(), source })?;

@@ -204,6 +204,8 @@ pub struct Entry<'a> {
     pub typ: &'a str,
     pub source: Option<PathBuf>,
     pub options: Options,
+    /// The bind source, already opened by the runtime (a detached tree).
+    pub tree: Option<&'a OwnedFd>,
 }
 
 /// Mounts one entry. `root` is an fd on the rootfs directory. The mount is made detached,
@@ -224,8 +226,11 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
     let mut checked = None;
     let (tree, kind) = if is_bind {
         let src = e.source.as_deref().ok_or_else(|| Error::Config(field("source"), "a bind mount needs a source".into()))?;
-        let tree = m::clone_tree(libc::AT_FDCWD, src, e.options.flags.contains(MsFlags::MS_REC))
-            .map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?;
+        let tree = match e.tree {
+            Some(t) => t.try_clone().map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?,
+            None => m::clone_tree(libc::AT_FDCWD, src, e.options.flags.contains(MsFlags::MS_REC))
+                .map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?,
+        };
         let st = nix::sys::stat::fstat(&tree).map_err(|err| Error::Config(field("source"), format!("{}: {err}", src.display())))?;
         let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
         // Per-mount flags on a bind mount take effect as a remount would give them.

@@ -27,6 +27,14 @@ pub fn pivot(rootfs: &Path) -> Result<(), Error> {
     chdir("/").map_err(step("chdir /"))
 }
 
+/// Without a mount namespace of its own (the runtime's is inherited): chroot only, as
+/// nothing may be mounted or moved in the host's mount namespace.
+pub fn chroot(rootfs: &Path) -> Result<(), Error> {
+    chdir(rootfs).map_err(step("chdir to rootfs"))?;
+    nix::unistd::chroot(".").map_err(step("chroot"))?;
+    chdir("/").map_err(step("chdir /"))
+}
+
 /// `--no-pivot`: MS_MOVE the rootfs over "/" and chroot into it.
 ///
 /// Attack stopped (as runc's msMoveRoot): the old root stays in the mount namespace under
