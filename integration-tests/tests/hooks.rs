@@ -99,7 +99,7 @@ fn prestart_failure_fails_create_and_a_slow_hook_times_out() {
     let mut b = t.bundle(&["true"]);
     b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 10"], "timeout": 1}]});
     let start = std::time::Instant::now();
-    t.create(&b, "slow").failed_with("timed out");
+    t.create(&b, "slow").failed_with("hook ran past specified timeout");
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
     let mut b = t.bundle(&["true"]);
     b.config["hooks"] = json!({"createContainer": [{"path": "/bin/false"}]});

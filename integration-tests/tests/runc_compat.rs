@@ -605,3 +605,25 @@ fn bind_sources_are_opened_before_the_user_namespace() {
     b.config["mounts"].as_array_mut().unwrap().last_mut().unwrap()["source"] = json!(t.tmp.join("nowhere"));
     t.run(&b, "ub2").failed_with("source");
 }
+
+#[test]
+fn runcs_flags_and_words_where_scripts_match_them() {
+    let mut t = T::new("compat-words");
+    // A failing hook: "error running hook", in runc's stderr and berth's.
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["true"], &format!("words-{rt}"));
+        b.config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+        b.write();
+        let out = if rt == "berth" { t.run(&b, "w") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "w"]) };
+        assert!(out.code != 0 && out.stderr.contains("error running hook"), "{rt}: {out:?}");
+    }
+    // update --cpu-share (runc's spelling); exec --cgroup / (the container's own cgroup).
+    let b = bundle(&mut t, &["sleep", "100"], "words-upd");
+    t.create(&b, "u").ok();
+    t.berth(&["update", "--cpu-share", "512", "u"]).ok();
+    assert_eq!(std::fs::read_to_string("/sys/fs/cgroup/cpu/berth-compat-words-upd/cpu.shares").unwrap_or_else(|_| "512\n".into()), "512\n");
+    t.berth(&["start", "u"]).ok();
+    t.berth(&["exec", "--cgroup", "/", "u", "true"]).ok();
+    t.berth(&["exec", "--cgroup", "../x", "u", "true"]).failed_with("../x is not a sub cgroup path");
+    t.berth(&["delete", "-f", "u"]).ok();
+}

@@ -55,6 +55,24 @@ fn namespaces_of(c: &Container, spec: &crate::config::Spec) -> Result<(Vec<Join>
     Ok((joins, pid_join))
 }
 
+/// `--cgroup` as runc joins it to the container's cgroup: "/" and "" are the container's
+/// own, "a/b" and "/a/b" below it; a path whose ".." would leave it is refused (None).
+fn sub_cgroup(sub: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(sub).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 /// What a process left out is taken from the container's own process, as runc does for
 /// the fields that bound its privileges: without `capabilities` it gets the container's
 /// five sets (never the full set of the root that runs berth), without `rlimits` the
@@ -95,12 +113,9 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let state = c.hook_state(c.status());
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {
-        let rel = Path::new(sub);
-        if rel.is_absolute() || rel.components().any(|x| !matches!(x, std::path::Component::Normal(_))) {
-            return Err(Error::WrongState(format!("--cgroup {sub:?}: must be a sub-cgroup of the container's (relative, no '..')")));
-        }
+        let rel = sub_cgroup(sub).ok_or_else(|| Error::WrongState(format!("{sub} is not a sub cgroup path")))?;
         for d in &mut cgroup.dirs {
-            d.path = d.path.join(rel);
+            d.path = d.path.join(&rel);
             if !d.path.is_dir() {
                 return Err(Error::WrongState(format!("--cgroup {sub:?}: {} does not exist", d.path.display())));
             }
@@ -163,4 +178,20 @@ fn above(ch: sync::Channel, min: RawFd) -> Result<sync::Channel, Error> {
 
 fn above_fd(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
     super::create::above(fd, min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_cgroups_resolve_as_runc_joins_them() {
+        assert_eq!(sub_cgroup("/"), Some(PathBuf::new()));
+        assert_eq!(sub_cgroup(""), Some(PathBuf::new()));
+        assert_eq!(sub_cgroup("a/b"), Some(PathBuf::from("a/b")));
+        assert_eq!(sub_cgroup("/a/./b/"), Some(PathBuf::from("a/b")));
+        assert_eq!(sub_cgroup("a/../b"), Some(PathBuf::from("b")));
+        assert_eq!(sub_cgroup(".."), None);
+        assert_eq!(sub_cgroup("a/../../x"), None);
+    }
 }

@@ -16,11 +16,13 @@ use oci_spec::runtime::{Hook, Hooks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{kind} hook #{index} ({path}): cannot run: {source}")]
+    // runc's words ("error running hook #N: ..."), which scripts match, with the kind
+    // and path added.
+    #[error("error running hook #{index} ({kind} {path}): {source}")]
     Spawn { kind: &'static str, index: usize, path: String, source: std::io::Error },
-    #[error("{kind} hook #{index} ({path}) failed: {status}{stderr}")]
+    #[error("error running hook #{index} ({kind} {path}): {status}{stderr}")]
     Failed { kind: &'static str, index: usize, path: String, status: String, stderr: String },
-    #[error("{kind} hook #{index} ({path}) timed out after {secs}s")]
+    #[error("error running hook #{index} ({kind} {path}): hook ran past specified timeout of {secs}s")]
     Timeout { kind: &'static str, index: usize, path: String, secs: i64 },
 }
 
