@@ -627,3 +627,58 @@ fn runcs_flags_and_words_where_scripts_match_them() {
     t.berth(&["exec", "--cgroup", "../x", "u", "true"]).failed_with("../x is not a sub cgroup path");
     t.berth(&["delete", "-f", "u"]).ok();
 }
+
+#[test]
+fn help_and_version_are_runcs_byte_for_byte() {
+    // berth installed as "runc" (a symlink, as suites and engines substitute it) prints
+    // runc's help for the program and every command, -h, --help, help X and h X alike.
+    // The only differences: the version lines and the default --root (/run/berth).
+    let t = T::new("compat-help");
+    let link = t.tmp.join("runc");
+    std::os::unix::fs::symlink(berth_integration_tests::berth_bin(), &link).unwrap();
+    let out = |bin: &std::path::Path, args: &[&str]| {
+        let o = Command::new(bin).args(args).stdin(Stdio::null()).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let runc_bin = std::path::PathBuf::from("runc");
+    let commands = ["checkpoint", "create", "delete", "events", "exec", "kill", "list", "pause", "ps", "restore", "resume", "run", "spec", "start", "state", "update", "features"];
+    let normalize = |s: String| {
+        let mut lines: Vec<String> = Vec::new();
+        let mut skip = false;
+        for l in s.lines() {
+            if l == "VERSION:" {
+                skip = true;
+                continue;
+            }
+            if skip && l.is_empty() {
+                skip = false;
+            }
+            if !skip {
+                lines.push(l.replace("/run/berth", "/run/runc"));
+            }
+        }
+        lines.join("\n")
+    };
+    for c in commands {
+        for form in [vec![c, "--help"], vec![c, "-h"], vec!["help", c], vec!["h", c]] {
+            let (a, b) = (out(&link, &form), out(&runc_bin, &form));
+            assert_eq!((a.0, normalize(a.1)), (b.0, normalize(b.1)), "{form:?}");
+        }
+    }
+    for form in [vec!["--help"], vec!["-h"], vec!["help"], vec![]] {
+        let (a, b) = (out(&link, &form), out(&runc_bin, &form));
+        assert_eq!((a.0, normalize(a.1)), (b.0, normalize(b.1)), "{form:?}");
+    }
+    // --version: "<name> version X.Y.Z", "commit: ...", "spec: X.Y.Z", as runc's first lines.
+    let (code, v) = out(&link, &["--version"]);
+    let lines: Vec<&str> = v.lines().collect();
+    assert_eq!(code, Some(0));
+    assert!(lines[0].starts_with("runc version ") && lines[1].starts_with("commit: ") && lines[2].starts_with("spec: 1."), "{v}");
+    assert_eq!(out(&link, &["-v"]).1, v);
+    // Unknown topics: runc's words and exit status 3.
+    for form in [vec!["foo", "-h"], vec!["help", "foo"]] {
+        let o = Command::new(&link).args(&form).output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{form:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("No help topic for 'foo'"));
+    }
+}

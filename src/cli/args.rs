@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", about = "berth: an OCI container runtime, compatible with runc", disable_version_flag = true)]
+#[command(name = "berth", about = "berth: an OCI container runtime, compatible with runc", disable_version_flag = true, disable_help_subcommand = true)]
 pub struct Cli {
+    /// runc's path to criu: accepted (checkpoint and restore are not supported)
+    #[arg(long, global = true)]
+    pub criu: Option<String>,
     /// Root directory for storage of container state
     #[arg(long, global = true, default_value = "/run/berth")]
     pub root: PathBuf,
@@ -73,6 +76,9 @@ pub enum Command {
         /// Do not delete the container after it exits
         #[arg(long)]
         keep: bool,
+        /// runc's: accepted (berth's foreground run reaps its own child only)
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
     },
     /// Output the state of a container
     State { id: String },
@@ -209,10 +215,11 @@ pub struct UpdateArgs {
     /// Memory plus swap limit (-1 for none)
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    /// Kernel memory limit (obsolete; accepted and ignored, as runc does)
-    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    /// Kernel memory limit (obsolete; accepted and ignored, as runc does; hidden as in
+    /// runc's help)
+    #[arg(long = "kernel-memory", allow_hyphen_values = true, hide = true)]
     pub kernel_memory: Option<String>,
-    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true, hide = true)]
     pub kernel_memory_tcp: Option<String>,
     /// runc spells it --cpu-share; --cpu-shares is kept as an alias.
     #[arg(long = "cpu-share", alias = "cpu-shares")]

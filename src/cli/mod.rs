@@ -4,6 +4,7 @@
 mod args;
 mod events;
 mod exec;
+mod help;
 mod output;
 mod relay;
 mod run;
@@ -36,10 +37,18 @@ fn fail(msg: impl Into<String>) -> Failure {
 
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `help [COMMAND]` and `h [COMMAND]`, as runc (urfave/cli) has them.
+    if args.iter().find(|a| !a.starts_with('-')).is_some_and(|a| a == "help" || a == "h") {
+        return print_help(help::topic(&args).as_deref());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                return print_help(help::topic(&args).as_deref());
+            }
             if e.kind() == ErrorKind::InvalidSubcommand {
                 // runc (urfave/cli): "No help topic for 'foo'", exit status 3.
                 let word = match e.get(clap::error::ContextKind::InvalidSubcommand) {
@@ -83,8 +92,8 @@ pub fn main() -> i32 {
         return 0;
     }
     let Some(command) = cli.command else {
-        stdout::print(&version());
-        return 0;
+        // runc without a command prints its help.
+        return print_help(None);
     };
     let rt = Runtime { root: cli.root.clone(), systemd_cgroup: cli.systemd_cgroup };
     match dispatch(&rt, command) {
@@ -138,13 +147,35 @@ fn report(f: Failure) -> i32 {
     f.code
 }
 
-pub fn version() -> String {
+/// What follows "VERSION:" in the help and "<prog> version " in `--version`: runc's lines
+/// (version, commit, spec; runc adds go and libseccomp, which berth has neither of).
+pub fn version_lines() -> String {
     format!(
-        "berth version {}\ncommit: {}\nspec: {}\n",
+        "{}\ncommit: {}\nspec: {}",
         env!("CARGO_PKG_VERSION"),
         option_env!("BERTH_COMMIT").unwrap_or(concat!("v", env!("CARGO_PKG_VERSION"))),
         crate::SPEC_VERSION
     )
+}
+
+pub fn version() -> String {
+    format!("{} version {}\n", help::program(), version_lines())
+}
+
+/// Prints the help of `topic` (the program's for None), or runc's "No help topic for
+/// 'foo'" with exit status 3 for an unknown one.
+fn print_help(topic: Option<&str>) -> i32 {
+    match help::render(topic) {
+        Some(text) => {
+            stdout::print(&text);
+            0
+        }
+        None => {
+            logging::init(None, Format::Text, false);
+            logging::error(&format!("No help topic for '{}'", topic.unwrap_or_default()));
+            3
+        }
+    }
 }
 
 fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
@@ -162,7 +193,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             container::create(rt, &o)?;
             Ok(0)
         }
-        Command::Run { create, detach, keep } => run::run(rt, &create, detach, keep),
+        Command::Run { create, detach, keep, .. } => run::run(rt, &create, detach, keep),
         Command::Start { id } => {
             container::start(rt, &id)?;
             Ok(0)
