@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::args::UpdateArgs;
 use super::{fail, stdout, Failure};
-use crate::container::{Container, Runtime, Status};
+use crate::container::{self, Runtime};
 
 /// "50M", "1g", "1024", "-1" → bytes (runc uses docker's RAMInBytes: binary units).
 pub fn parse_bytes(s: &str) -> Option<i64> {
@@ -98,19 +98,6 @@ fn resources_from_flags(a: &UpdateArgs) -> Result<Value, Failure> {
     Ok(r)
 }
 
-/// Merges `patch` into `base` (objects key by key), as runc merges an update into the
-/// container's saved resources.
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
 pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
     // The resources parsed once (errors name the field), and as JSON to merge into the
     // saved config.
@@ -133,53 +120,34 @@ pub fn update(rt: &Runtime, a: &UpdateArgs) -> Result<i32, Failure> {
             (r, patch)
         }
     };
-    let mut c = Container::load(rt, &a.id)?;
-    if c.status() == Status::Stopped {
-        return Err(fail(format!("container {} is not running", a.id)));
-    }
-    for w in c.state.cgroup.apply(&r)? {
+    for w in container::update(rt, &a.id, &r, &patch)? {
         crate::logging::warn(&w);
     }
-    // Remember the new limits, as runc does in its state.
-    let mut config: Value = serde_json::from_str(c.state.config.get())?;
-    let saved = &mut config["linux"]["resources"];
-    if saved.is_null() {
-        *saved = json!({});
-    }
-    merge(saved, &patch);
-    c.state.config = serde_json::value::to_raw_value(&config)?;
-    c.dir.save(&c.state)?;
     Ok(0)
 }
 
 pub fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<i32, Failure> {
     let every = parse_duration(interval).ok_or_else(|| fail(format!("invalid --interval {interval:?}")))?;
-    let event = |c: &Container| json!({"type": "stats", "id": id, "data": c.state.cgroup.stats()});
-    let c = Container::load(rt, id)?;
-    if c.status() == Status::Stopped {
-        return Err(fail(format!("container {id} is not running")));
-    }
+    let event = |stats: &Value| json!({"type": "stats", "id": id, "data": stats});
+    let first = container::sample(rt, id)?;
     if once {
-        stdout::println(&event(&c).to_string());
+        stdout::println(&event(&first.stats).to_string());
         return Ok(0);
     }
-    let mut ooms = Some(c.state.cgroup.oom_kills());
-    drop(c);
+    let mut ooms = first.oom_kills;
     loop {
-        // The lock is taken only while reading: events must not block other commands.
-        let Ok(c) = Container::load(rt, id) else { return Ok(0) };
+        // The container is locked only while it is read: events never blocks others.
+        let Ok(s) = container::sample_any(rt, id) else { return Ok(0) };
         // An OOM kill that ended the container is still reported (its cgroup stays
         // until delete).
-        let n = c.state.cgroup.oom_kills();
-        if n > ooms.unwrap_or(0) {
+        if s.oom_kills > ooms {
             stdout::println(&json!({"type": "oom", "id": id}).to_string());
         }
-        ooms = Some(n);
-        if c.status() == Status::Stopped {
+        ooms = s.oom_kills;
+        if s.stopped {
             return Ok(0);
         }
-        stdout::println(&event(&c).to_string());
-        drop(c);
+        stdout::println(&event(&s.stats).to_string());
         std::thread::sleep(every);
     }
 }

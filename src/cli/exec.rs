@@ -6,7 +6,7 @@ use oci_spec::runtime::{Capability, Process};
 
 use super::args::ExecArgs;
 use super::{run, Failure};
-use crate::container::{self, Container, ExecOptions, Runtime};
+use crate::container::{self, ExecOptions, Runtime};
 
 fn exec_failure(msg: String) -> Failure {
     Failure { msg, code: 255 }
@@ -32,9 +32,7 @@ fn build_process(rt: &Runtime, a: &ExecArgs) -> Result<Process, Failure> {
     if a.command.is_empty() {
         return Err(exec_failure("exec needs a command to run (or --process FILE)".into()));
     }
-    let c = Container::load(rt, &a.id).map_err(|e| exec_failure(e.to_string()))?;
-    let spec = c.spec().ok_or_else(|| exec_failure("the container's saved config is unreadable".into()))?;
-    let mut p = spec.process().clone().unwrap_or_default();
+    let mut p = container::process_of(rt, &a.id).map_err(|e| exec_failure(e.to_string()))?;
     p.set_args(Some(a.command.clone()));
     p.set_terminal(Some(a.tty));
     let mut env = p.env().clone().unwrap_or_default();

@@ -13,7 +13,7 @@ mod stdout;
 
 use clap::Parser;
 
-use crate::container::{self, signal, Container, CreateOptions, Runtime};
+use crate::container::{self, signal, CreateOptions, Runtime};
 use crate::logging::{self, Format};
 
 pub use args::{Cli, Command};
@@ -199,9 +199,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::State { id } => {
-            let c = Container::load(rt, &id)?;
-            let v = c.oci_state(c.status());
-            stdout::println(&serde_json::to_string_pretty(&v)?);
+            stdout::println(&serde_json::to_string_pretty(&container::state(rt, &id)?)?);
             Ok(0)
         }
         Command::Kill { all, id, signal } => {
@@ -229,11 +227,11 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
         }
         Command::Ps { format, id, ps_args } => output::ps(rt, &id, &format, &ps_args),
         Command::Pause { id } => {
-            pause(rt, &id, true)?;
+            container::pause(rt, &id, true)?;
             Ok(0)
         }
         Command::Resume { id } => {
-            pause(rt, &id, false)?;
+            container::pause(rt, &id, false)?;
             Ok(0)
         }
         Command::Features => {
@@ -247,16 +245,4 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
     }
 }
 
-fn pause(rt: &Runtime, id: &str, freeze: bool) -> Result<(), Failure> {
-    use crate::container::Status;
-    let c = Container::load(rt, id)?;
-    let status = c.status();
-    match (freeze, status) {
-        (true, Status::Running | Status::Created) | (false, Status::Paused) => {}
-        (true, s) => return Err(fail(format!("container {id} is not running: {}", s.as_str()))),
-        (false, s) => return Err(fail(format!("container {id} is not paused: {}", s.as_str()))),
-    }
-    c.state.cgroup.set_frozen(freeze)?;
-    Ok(())
-}
 

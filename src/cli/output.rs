@@ -1,7 +1,7 @@
 //! Output of `list`, `ps` and `features` in the shapes runc prints and tools parse.
 
 use super::{fail, stdout, Failure};
-use crate::container::{state, Container, Runtime};
+use crate::container::Runtime;
 
 fn user_name(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
@@ -40,13 +40,8 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
     }
     let mut items = Vec::new();
     let mut names: std::collections::HashMap<u32, String> = Default::default();
-    for id in state::list_ids(&rt.root)? {
-        // A container deleted meanwhile is simply not listed.
-        let Ok(c) = Container::load(rt, &id) else { continue };
-        let uid = c.dir.owner;
-        let owner = names.entry(uid).or_insert_with(|| user_name(uid)).clone();
-        let mut v = c.oci_state(c.status());
-        v["owner"] = owner.into();
+    for (mut v, uid) in crate::container::list(rt)? {
+        v["owner"] = names.entry(uid).or_insert_with(|| user_name(uid)).clone().into();
         items.push(v);
     }
     if quiet {
@@ -76,8 +71,7 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
 /// `ps`: runc runs `ps -ef` (or the given options) and keeps the header and the lines
 /// whose PID column is one of the container's; `--format json` prints the pid array.
 pub fn ps(rt: &Runtime, id: &str, format: &str, ps_args: &[String]) -> Result<i32, Failure> {
-    let c = Container::load(rt, id)?;
-    let pids = c.state.cgroup.pids()?;
+    let pids = crate::container::pids(rt, id)?;
     if format == "json" {
         stdout::println(&serde_json::to_string(&pids)?);
         return Ok(0);
@@ -105,13 +99,7 @@ pub fn ps(rt: &Runtime, id: &str, format: &str, ps_args: &[String]) -> Result<i3
 
 /// runtime-spec features.md.
 pub fn features() -> serde_json::Value {
-    let mount_options: Vec<&str> = vec![
-        "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime",
-        "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand",
-        "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro",
-        "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
-        "strictatime", "suid", "sync", "unbindable",
-    ];
+    let mount_options = crate::rootfs::mounts::known_options();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::SPEC_VERSION,
@@ -120,15 +108,9 @@ pub fn features() -> serde_json::Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>(),
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": {
-                "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                "archs": ["SCMP_ARCH_X86_64"],
-                "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
-            },
+            // rdma: its limits are written where the host has the controller.
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true },
+            "seccomp": crate::seccomp::features(),
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },

@@ -98,10 +98,12 @@ fn complete(p: &Process, spec: &crate::config::Spec) -> Process {
 /// Starts the process; returns its pid (our child) once it has exec'd.
 pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let c = Container::load(rt, o.id)?;
-    match c.status() {
-        Status::Stopped => return Err(Error::WrongState("cannot exec in a stopped container".into())),
-        Status::Paused if !o.ignore_paused => return Err(Error::WrongState("cannot exec in a paused container (use --ignore-paused)".into())),
-        _ => {}
+    let status = c.status();
+    if !status.can_exec(o.ignore_paused) {
+        return Err(Error::WrongState(match status {
+            Status::Paused => "cannot exec in a paused container (use --ignore-paused)".into(),
+            s => format!("cannot exec in a {} container", s.as_str()),
+        }));
     }
     // Parsed once: the namespaces and the seccomp profile both come from it.
     let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;

@@ -231,3 +231,17 @@ fn destroy(c: Container) -> Result<(), Error> {
     c.dir.remove()?;
     Ok(())
 }
+
+/// pause (freeze) or resume (thaw) every process of the container.
+pub fn pause(rt: &Runtime, id: &str, freeze: bool) -> Result<(), Error> {
+    let c = Container::load(rt, id)?;
+    let status = c.status();
+    if freeze && !status.can_pause() {
+        return Err(Error::WrongState(format!("container {id} is not running: {}", status.as_str())));
+    }
+    if !freeze && !status.can_resume() {
+        return Err(Error::WrongState(format!("container {id} is not paused: {}", status.as_str())));
+    }
+    c.state.cgroup.set_frozen(freeze)?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Containers: their state on disk and the runtime.md operations on them.
 
 mod create;
+mod resources;
 mod exec;
 mod lifecycle;
 pub mod signal;
@@ -10,7 +11,8 @@ use std::path::PathBuf;
 
 pub use create::{create, CreateOptions, Created};
 pub use exec::{exec, ExecOptions};
-pub use lifecycle::{delete, kill, start, wait_gone};
+pub use lifecycle::{delete, kill, pause, start, wait_gone};
+pub use resources::{sample, sample_any, update, Sample};
 pub use state::{ContainerDir, State, Status};
 
 use crate::util;
@@ -137,4 +139,34 @@ pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
     }
     v["owner"] = "".into();
     v
+}
+
+/// Every container under the root: its state (runtime.md, with owner "") and the uid
+/// that owns it. One deleted meanwhile is simply not listed.
+pub fn list(rt: &Runtime) -> Result<Vec<(serde_json::Value, u32)>, Error> {
+    let mut out = Vec::new();
+    for id in state::list_ids(&rt.root)? {
+        let Ok(c) = Container::load(rt, &id) else { continue };
+        out.push((c.oci_state(c.status()), c.dir.owner));
+    }
+    Ok(out)
+}
+
+/// The pids of every process of a container (its cgroup and sub-cgroups).
+pub fn pids(rt: &Runtime, id: &str) -> Result<Vec<i32>, Error> {
+    let c = Container::load(rt, id)?;
+    Ok(c.state.cgroup.pids()?)
+}
+
+/// A container's state as `state` prints it (runtime.md "State").
+pub fn state(rt: &Runtime, id: &str) -> Result<serde_json::Value, Error> {
+    let c = Container::load(rt, id)?;
+    Ok(c.oci_state(c.status()))
+}
+
+/// The container's own process (config.json's), the base `exec` builds on.
+pub fn process_of(rt: &Runtime, id: &str) -> Result<oci_spec::runtime::Process, Error> {
+    let c = Container::load(rt, id)?;
+    let spec = c.spec().ok_or_else(|| Error::WrongState("the container's saved config is unreadable".into()))?;
+    Ok(spec.process().clone().unwrap_or_default())
 }

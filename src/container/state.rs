@@ -120,6 +120,26 @@ impl Status {
     pub fn can_delete(self) -> bool {
         matches!(self, Status::Created | Status::Stopped)
     }
+    /// runc: exec into a created or running container; into a paused one only with
+    /// --ignore-paused; never into a stopped one.
+    pub fn can_exec(self, ignore_paused: bool) -> bool {
+        match self {
+            Status::Created | Status::Running => true,
+            Status::Paused => ignore_paused,
+            Status::Stopped => false,
+        }
+    }
+    /// runc: pause freezes a created or running container.
+    pub fn can_pause(self) -> bool {
+        matches!(self, Status::Created | Status::Running)
+    }
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+    /// update and events need the container's cgroup, which exists until it stops.
+    pub fn can_update(self) -> bool {
+        self != Status::Stopped
+    }
 }
 
 /// A locked container directory. The lock is released when this is dropped.

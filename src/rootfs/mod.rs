@@ -175,7 +175,7 @@ fn parent_mount_private(dir: &Path) -> Result<(), Error> {
 fn mount_cgroup(root: RawFd, index: usize, dest: &Path, opts: &mounts::Options, s: &Setup) -> Result<(), Error> {
     let err = |what: String| move |e: io::Error| Error::Io(format!("mounts[{index}] {what}"), e);
     let base = m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC;
-    let per_mount = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let per_mount = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC);
     let target = paths::ensure_in_root(root, dest, paths::Kind::Dir).map_err(|e| Error::Config(format!("mounts[{index}].destination"), e.to_string()))?;
     let only_v2 = s.cgroup.dirs.len() == 1 && s.cgroup.dirs[0].v2;
     if only_v2 && s.new_cgroupns {

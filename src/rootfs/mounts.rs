@@ -68,6 +68,66 @@ pub fn propagation(opt: &str) -> Option<MsFlags> {
     })
 }
 
+/// The names recursive_option and propagation take (a test checks each does).
+const RECURSIVE_OPTIONS: &[&str] = &[
+    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime", "rnosymfollow",
+    "rsymfollow", "rnoatime", "rstrictatime", "rrelatime", "ratime", "rnorelatime", "rnostrictatime",
+];
+const PROPAGATION_OPTIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
+
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+/// The flag options: what each sets and clears (a later option overrides an earlier one).
+const FLAG_OPTIONS: &[(&str, MsFlags, MsFlags)] = &[
+    ("async", MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+    ("atime", MsFlags::empty(), MsFlags::MS_NOATIME),
+    ("bind", MsFlags::MS_BIND, MsFlags::empty()),
+    ("defaults", MsFlags::empty(), MsFlags::empty()),
+    ("dev", MsFlags::empty(), MsFlags::MS_NODEV),
+    ("diratime", MsFlags::empty(), MsFlags::MS_NODIRATIME),
+    ("dirsync", MsFlags::MS_DIRSYNC, MsFlags::empty()),
+    ("exec", MsFlags::empty(), MsFlags::MS_NOEXEC),
+    ("iversion", MsFlags::MS_I_VERSION, MsFlags::empty()),
+    ("lazytime", MsFlags::MS_LAZYTIME, MsFlags::empty()),
+    ("loud", MsFlags::empty(), MsFlags::MS_SILENT),
+    ("mand", MsFlags::MS_MANDLOCK, MsFlags::empty()),
+    ("noatime", MsFlags::MS_NOATIME, MsFlags::empty()),
+    ("nodev", MsFlags::MS_NODEV, MsFlags::empty()),
+    ("nodiratime", MsFlags::MS_NODIRATIME, MsFlags::empty()),
+    ("noexec", MsFlags::MS_NOEXEC, MsFlags::empty()),
+    ("noiversion", MsFlags::empty(), MsFlags::MS_I_VERSION),
+    ("nolazytime", MsFlags::empty(), MsFlags::MS_LAZYTIME),
+    ("nomand", MsFlags::empty(), MsFlags::MS_MANDLOCK),
+    ("norelatime", MsFlags::empty(), MsFlags::MS_RELATIME),
+    ("nostrictatime", MsFlags::empty(), MsFlags::MS_STRICTATIME),
+    ("nosuid", MsFlags::MS_NOSUID, MsFlags::empty()),
+    ("nosymfollow", MS_NOSYMFOLLOW, MsFlags::empty()),
+    ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC), MsFlags::empty()),
+    ("relatime", MsFlags::MS_RELATIME, MsFlags::empty()),
+    ("remount", MsFlags::MS_REMOUNT, MsFlags::empty()),
+    ("ridmap", MsFlags::empty(), MsFlags::empty()),
+    ("ro", MsFlags::MS_RDONLY, MsFlags::empty()),
+    ("rw", MsFlags::empty(), MsFlags::MS_RDONLY),
+    ("silent", MsFlags::MS_SILENT, MsFlags::empty()),
+    ("strictatime", MsFlags::MS_STRICTATIME, MsFlags::empty()),
+    ("suid", MsFlags::empty(), MsFlags::MS_NOSUID),
+    ("symfollow", MsFlags::empty(), MS_NOSYMFOLLOW),
+    ("sync", MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+];
+
+/// runc extensions accepted without a mount(2) flag (not in `features`: berth does not
+/// implement them yet).
+const ACCEPTED_EXTENSIONS: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
+
+/// Every option `features` reports: the flag, recursive and propagation options, from the
+/// tables parse_options itself uses.
+pub fn known_options() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).chain(RECURSIVE_OPTIONS.iter().copied()).chain(PROPAGATION_OPTIONS.iter().copied()).collect();
+    v.sort_unstable();
+    v
+}
+
 pub fn parse_options(opts: &[String]) -> Options {
     let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default() };
     for opt in opts {
@@ -89,41 +149,12 @@ pub fn parse_options(opts: &[String]) -> Options {
             }
             continue;
         }
-        let (set, clear) = match opt.as_str() {
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
-            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
-            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            // runc extensions that need no mount(2) flag here.
-            "tmpcopyup" | "idmap" | "ridmap" => (MsFlags::empty(), MsFlags::empty()),
-            other => {
+        let known = FLAG_OPTIONS.iter().find(|(n, _, _)| *n == opt.as_str()).map(|(_, s, c)| (*s, *c));
+        let (set, clear) = match known {
+            Some(sc) => sc,
+            None if ACCEPTED_EXTENSIONS.contains(&opt.as_str()) => (MsFlags::empty(), MsFlags::empty()),
+            None => {
+                let other = opt.as_str();
                 if let Some(p) = propagation(other) {
                     o.propagation.push(p);
                 } else {
@@ -132,7 +163,8 @@ pub fn parse_options(opts: &[String]) -> Options {
                 continue;
             }
         };
-        o.flags = (o.flags | set) & !clear;
+        // difference, not `& !clear`: bitflags' `!` would drop MS_NOSYMFOLLOW, unnamed.
+        o.flags = (o.flags | set).difference(clear);
         o.clear |= clear;
     }
     o
@@ -147,6 +179,7 @@ pub fn attrs_of(flags: MsFlags) -> u64 {
         (MsFlags::MS_NODEV, m::ATTR_NODEV),
         (MsFlags::MS_NOEXEC, m::ATTR_NOEXEC),
         (MsFlags::MS_NODIRATIME, m::ATTR_NODIRATIME),
+        (MS_NOSYMFOLLOW, m::ATTR_NOSYMFOLLOW),
     ] {
         if flags.contains(f) {
             a |= attr;
@@ -169,7 +202,7 @@ pub fn remount_attr(flags: MsFlags, in_userns: bool) -> m::Attr {
     if in_userns {
         return m::Attr { set, ..Default::default() };
     }
-    let all = m::ATTR_RDONLY | m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC | m::ATTR_NODIRATIME;
+    let all = m::ATTR_RDONLY | m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC | m::ATTR_NODIRATIME | m::ATTR_NOSYMFOLLOW;
     m::Attr { set, clear: (all & !set) | m::ATTR_ATIME_MASK, ..Default::default() }
 }
 
@@ -215,7 +248,7 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
     let field = |what: &str| format!("mounts[{}].{what}", e.index);
     let mount_err = |op: &str, err: std::io::Error| Error::Io(format!("mounts[{}] ({} on {}) {op}", e.index, e.typ, e.destination.display()), err);
     let is_bind = e.options.flags.contains(MsFlags::MS_BIND);
-    let per_mount = e.options.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let per_mount = e.options.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if e.options.flags.contains(MsFlags::MS_REMOUNT) {
         let target = paths::open_in_root(root, &paths::relative(e.destination), libc::O_PATH, 0)
             .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?;
@@ -271,6 +304,23 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_option_is_parsed_as_an_option_not_data() {
+        for name in RECURSIVE_OPTIONS {
+            assert!(recursive_option(name).is_some(), "{name}");
+        }
+        for name in PROPAGATION_OPTIONS {
+            assert!(propagation(name).is_some(), "{name}");
+        }
+        for name in known_options() {
+            assert!(parse_options(&[name.to_string()]).data.is_empty(), "{name} would be passed as data");
+        }
+        let o = parse_options(&["nosymfollow".to_string()]);
+        assert!(o.flags.contains(MS_NOSYMFOLLOW));
+        assert_eq!(attrs_of(o.flags), m::ATTR_NOSYMFOLLOW);
+        assert!(!parse_options(&["nosymfollow".to_string(), "symfollow".to_string()]).flags.contains(MS_NOSYMFOLLOW));
+    }
 
     #[test]
     fn options_split_into_flags_propagation_and_data() {

@@ -133,6 +133,53 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<Secc
     Ok(act)
 }
 
+/// The actions, operators and filter flags compile() takes, named as profiles name them:
+/// what `features` reports (a test compiles a rule with each).
+pub const ACTIONS: &[LinuxSeccompAction] = &[
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
+];
+pub const OPERATORS: &[LinuxSeccompOperator] = &[
+    LinuxSeccompOperator::ScmpCmpEq,
+    LinuxSeccompOperator::ScmpCmpGe,
+    LinuxSeccompOperator::ScmpCmpGt,
+    LinuxSeccompOperator::ScmpCmpLe,
+    LinuxSeccompOperator::ScmpCmpLt,
+    LinuxSeccompOperator::ScmpCmpMaskedEq,
+    LinuxSeccompOperator::ScmpCmpNe,
+];
+pub const FLAGS: &[(LinuxSeccompFilterFlag, u32)] = &[
+    (LinuxSeccompFilterFlag::SeccompFilterFlagTsync, 1),
+    (LinuxSeccompFilterFlag::SeccompFilterFlagLog, 2),
+    (LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow, 4),
+    (LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv, 32),
+];
+
+/// features.md "seccomp", from the tables above and the native architecture.
+pub fn features() -> serde_json::Value {
+    let flags: Vec<serde_json::Value> = FLAGS.iter().map(|(f, _)| serde_json::json!(f)).collect();
+    let arch = match Arch::native() {
+        Arch::X86_64 => vec!["SCMP_ARCH_X86_64"],
+        Arch::Aarch64 => vec!["SCMP_ARCH_AARCH64"],
+        Arch::Other => vec![],
+    };
+    serde_json::json!({
+        "enabled": true,
+        "actions": ACTIONS,
+        "operators": OPERATORS,
+        "archs": arch,
+        "knownFlags": flags,
+        "supportedFlags": flags,
+    })
+}
+
 /// A stable key per action (SeccompAction has no Ord).
 fn key(a: &SeccompAction) -> u32 {
     u32::from(a.clone())
@@ -298,12 +345,7 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
     };
     let mut flags = 0u32;
     for f in s.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
-        };
+        flags |= FLAGS.iter().find(|(x, _)| x == f).map_or(0, |(_, bit)| *bit);
     }
     Ok(Compiled { filters, flags, notify, listener_metadata: s.listener_metadata().clone() })
 }
@@ -516,6 +558,19 @@ mod tests {
         assert_eq!(verdict(&c, nr("chdir"), [0; 6]), errno(EPERM), "unnamed: the default");
         // A foreign ABI gets the default action, not a kill.
         assert_eq!(eval(&c.filters[0], nr("read"), 0x4000_0003, [0; 6]), errno(EPERM));
+    }
+
+    #[test]
+    fn every_action_and_operator_features_names_compiles() {
+        for a in ACTIONS.iter().filter(|a| **a != LinuxSeccompAction::ScmpActAllow) {
+            for op in OPERATORS {
+                let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+                    "syscalls": [{"names": ["kill"], "action": a, "args": [{"index": 1, "value": 9, "op": op}]}]}));
+                assert!(compile(&p).is_ok(), "{a:?} {op:?}");
+            }
+        }
+        let f = features();
+        assert!(f["actions"].as_array().unwrap().contains(&serde_json::json!("SCMP_ACT_NOTIFY")));
     }
 
     #[test]
