@@ -191,6 +191,11 @@ impl Cgroup {
             if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
                 return Err(Error::Unsupported("invalid configuration: cannot use unified on cgroup v1".into()));
             }
+            if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
+                if let Some(d) = v1_dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) {
+                    check_memory_fits(&d.path.join("memory.usage_in_bytes"), m.limit())?;
+                }
+            }
             let writes = resources::v1(r);
             let (v2_writes, _) = resources::v2(r);
             let mut done_v2: Vec<String> = Vec::new();
@@ -232,7 +237,7 @@ impl Cgroup {
                 devices_bpf::apply(&d.path, &rules)?;
             }
             if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
-                check_memory_fits(&d.path, m.limit())?;
+                check_memory_fits(&d.path.join("memory.current"), m.limit())?;
             }
             for wr in &writes {
                 write_knob(&d.path, wr)?;
@@ -448,9 +453,11 @@ fn order_memory(mut writes: Vec<resources::Write>, dirs: &[&Dir]) -> Vec<resourc
     writes
 }
 
-/// checkBeforeUpdate: refuse a memory limit below the current usage (cgroup2).
-fn check_memory_fits(dir: &Path, limit: Option<i64>) -> Result<(), Error> {
-    let (Some(limit), Ok(cur)) = (limit.filter(|l| *l > 0), fs::read_to_string(dir.join("memory.current"))) else { return Ok(()) };
+/// checkBeforeUpdate (config-linux.md: "the runtime MUST check if the new memory limit is
+/// lower than the current usage, and MUST reject the new limit"): `usage` is cgroup2's
+/// memory.current or v1's memory.usage_in_bytes.
+fn check_memory_fits(usage: &Path, limit: Option<i64>) -> Result<(), Error> {
+    let (Some(limit), Ok(cur)) = (limit.filter(|l| *l > 0), fs::read_to_string(usage)) else { return Ok(()) };
     let cur: i64 = cur.trim().parse().unwrap_or(0);
     if cur > limit {
         return Err(Error::Unsupported(format!("memory.limit {limit} is below the current usage {cur} (checkBeforeUpdate)")));

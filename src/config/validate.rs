@@ -48,6 +48,12 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), Error> {
     if process.terminal().unwrap_or(false) && process.console_size().is_some_and(|b| b.width() == 0 && b.height() != 0) {
         return Err(invalid("process.consoleSize", "width is 0"));
     }
+    for (k, _) in spec.annotations().iter().flatten() {
+        // config.md "Annotations": "Keys MUST NOT be an empty string."
+        if k.is_empty() {
+            return Err(invalid("annotations", "a key is an empty string"));
+        }
+    }
     validate_hooks(spec)?;
     validate_linux(spec)
 }
@@ -154,6 +160,23 @@ fn validate_linux(spec: &Spec) -> Result<(), Error> {
     }
     for k in linux.sysctl().iter().flat_map(|m| m.keys()) {
         sysctl_path(k)?;
+    }
+    // config-linux.md: maskedPaths and readonlyPaths "MUST be absolute paths in the
+    // container namespace".
+    for (field, list) in [("linux.maskedPaths", linux.masked_paths()), ("linux.readonlyPaths", linux.readonly_paths())] {
+        for (i, p) in list.iter().flatten().enumerate() {
+            if !p.starts_with('/') {
+                return Err(invalid(format!("{field}[{i}]"), format!("{p:?} is not an absolute path")));
+            }
+        }
+    }
+    // Not implemented: refused rather than ignored (netDevices: "MUST generate an error if
+    // the check fails"; intelRdt needs resctrl, which berth does not drive).
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid("linux.netDevices", "moving network devices into the container is not supported by berth"));
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(invalid("linux.intelRdt", "Intel RDT (resctrl) is not supported by berth"));
     }
     if let Some(prop) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flag(prop).is_none() {

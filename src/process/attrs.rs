@@ -1,5 +1,5 @@
 //! Process attributes applied by the init before exec: personality, I/O priority,
-//! scheduler, and the LSM labels (AppArmor profile, SELinux label).
+//! scheduler, the LSM labels (AppArmor profile, SELinux label); exec's CPU affinity.
 
 use std::path::Path;
 
@@ -17,6 +17,37 @@ pub enum Error {
 
 fn last(field: &'static str) -> Error {
     Error::Sys { field, source: std::io::Error::last_os_error() }
+}
+
+/// A CPU list ("0-3,7") as a set; None when it is malformed or names no CPU.
+fn cpu_set(list: &str) -> Option<libc::cpu_set_t> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    let mut any = false;
+    for part in list.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        if a > b || b >= max {
+            return None;
+        }
+        for cpu in a..=b {
+            // SAFETY: cpu < the set's capacity.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+            any = true;
+        }
+    }
+    any.then_some(set)
+}
+
+/// process.execCPUAffinity (exec only): the calling process's CPU affinity.
+pub fn set_cpu_affinity(list: &str, field: &'static str) -> Result<(), Error> {
+    let set = cpu_set(list).ok_or_else(|| Error::Invalid { field, reason: format!("{list:?} is not a CPU list such as 0-3,7") })?;
+    // SAFETY: sched_setaffinity of ourselves with a valid set of its own size.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(last(field));
+    }
+    Ok(())
 }
 
 /// linux.personality: the execution domain (LINUX or LINUX32).

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use oci_spec::runtime::Process;
 
 use super::sync::{Channel, Msg};
-use super::{identity, Error};
+use super::{attrs, identity, Error};
 use crate::namespaces::{self, Join};
 use crate::util::procfs::ProcFs;
 
@@ -63,6 +63,12 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
     if ppid != a.parent_pid && ppid != 0 {
         return Err(Error::Other("berth exec exited during set-up".into()));
     }
+    // config.md execCPUAffinity.initial: the CPUs to run on "before the transition to
+    // container's cgroup".
+    let affinity = a.process.exec_cpu_affinity().as_ref();
+    if let Some(cpus) = affinity.and_then(|x| x.initial().as_deref()) {
+        attrs::set_cpu_affinity(cpus, "process.execCPUAffinity.initial")?;
+    }
     a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
     for j in a.joins {
         namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
@@ -86,6 +92,10 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         compiled,
         listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: a.state }),
     });
+    // .final: once in the container's cgroup, for the process itself.
+    if let Some(cpus) = affinity.and_then(|x| x.cpu_affinity_final().as_deref()) {
+        attrs::set_cpu_affinity(cpus, "process.execCPUAffinity.final")?;
+    }
     let ready = identity::prepare(a.process, &proc, &[a.sync.raw()], a.preserve_fds, &[], seccomp.as_ref())?;
     // SAFETY: prctl on ourselves: from here the parent may exit (detached exec).
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
