@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Process,
+    Scheduler,
+};
 
 use crate::util::procfs::ProcFs;
 
@@ -23,21 +26,64 @@ fn last(field: &'static str) -> Error {
 fn cpu_set(list: &str) -> Option<libc::cpu_set_t> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
-    let mut any = false;
+    for cpu in id_list(list, 8 * std::mem::size_of::<libc::cpu_set_t>())? {
+        // SAFETY: cpu < the set's capacity (id_list's bound).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    Some(set)
+}
+
+/// linux.memoryPolicy: set_mempolicy(2) of the init, which the container's processes
+/// inherit. `nodes` is a list such as "0-1,3".
+pub fn set_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), Error> {
+    const FIELD: &str = "linux.memoryPolicy";
+    let mode: libc::c_int = match p.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    let mut flags: libc::c_int = 0;
+    for f in p.flags().iter().flatten() {
+        flags |= match f {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    let mut mask = [0 as libc::c_ulong; 16];
+    let bits = 8 * std::mem::size_of_val(&mask);
+    if let Some(list) = p.nodes().as_deref().filter(|n| !n.is_empty()) {
+        let nodes = id_list(list, bits).ok_or_else(|| Error::Invalid { field: FIELD, reason: format!("nodes {list:?} is not a node list such as 0-1,3") })?;
+        let w = 8 * std::mem::size_of::<libc::c_ulong>();
+        for n in nodes {
+            mask[n / w] |= 1 << (n % w);
+        }
+    }
+    let empty = mask.iter().all(|w| *w == 0);
+    // SAFETY: set_mempolicy with a mask of `bits` bits that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, if empty { std::ptr::null() } else { mask.as_ptr() }, if empty { 0 } else { bits as libc::c_ulong + 1 }) };
+    if r != 0 {
+        return Err(last(FIELD));
+    }
+    Ok(())
+}
+
+/// "0-3,7" → [0, 1, 2, 3, 7], every id below `max`; None when malformed or empty.
+fn id_list(list: &str, max: usize) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
     for part in list.split(',').map(str::trim) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
         if a > b || b >= max {
             return None;
         }
-        for cpu in a..=b {
-            // SAFETY: cpu < the set's capacity.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
-            any = true;
-        }
+        out.extend(a..=b);
     }
-    any.then_some(set)
+    (!out.is_empty()).then_some(out)
 }
 
 /// process.execCPUAffinity (exec only): the calling process's CPU affinity.

@@ -198,6 +198,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         attrs::set_personality(p)?;
     }
+    if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        attrs::set_memory_policy(p)?;
+    }
     if process.terminal().unwrap_or(false) {
         let sock = a.console.ok_or_else(|| Error::Other("process.terminal needs a console socket".into()))?;
         let size = process.console_size();
