@@ -266,6 +266,8 @@ else echo "$out" | jq -e '.ociVersionMin and .ociVersionMax and (.hooks|type=="a
     and ((.linux.cgroup // {}) | all(.[]; type == "boolean")) and ((.linux.seccomp.enabled // true) | type == "boolean")' >/dev/null
   expect features "features.md schema: hooks and namespaces are the spec's names, capabilities CAP_*, cgroup and seccomp flags booleans" $? "$(echo "$out" | jq -c '{hooks, ns: .linux.namespaces, cg: .linux.cgroup}' 2>&1 | head -c 300)"; fi
 
+. spec-conformance/more.sh
+
 echo
 echo "== $RTNAME: per area (passed/failed/skipped)"
 for a in $(printf '%s\n' "${!P[@]}" "${!F[@]}" "${!S[@]}" | sort -u); do
