@@ -215,10 +215,9 @@ impl Cgroup {
                         // A limit asked for is never silently dropped (runc: "cannot set
                         // net_cls limit: container could not join or create cgroup").
                         None => {
-                            return Err(Error::Unsupported(format!(
-                                "cannot set {} limit: the {} controller is not available on this host ({} = {})",
-                                wr.controller, wr.controller, wr.file, wr.value
-                            )))
+                            let on_v2 = v2_dir.is_some_and(|d| d.path.ancestors().any(|a| fs::read_to_string(a.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == wr.controller))));
+                            let why = if on_v2 { "is on cgroup2 but not enabled for the container's parent (cgroup.subtree_control)" } else { "is not available on this host" };
+                            return Err(Error::Unsupported(format!("cannot set {} limit: the {} controller {why} ({} = {})", wr.controller, wr.controller, wr.file, wr.value)));
                         }
                     },
                 }
