@@ -682,3 +682,17 @@ fn help_and_version_are_runcs_byte_for_byte() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("No help topic for 'foo'"));
     }
 }
+
+#[test]
+fn an_unknown_capability_is_a_warning_not_a_failure() {
+    // config.md: a capability "which cannot be mapped to a relevant kernel interface, or
+    // cannot be granted otherwise MUST be logged as a warning by the runtime. Runtimes
+    // SHOULD NOT fail ...". berth refused the config at parse time.
+    let mut t = T::new("compat-unknowncap");
+    let mut b = t.bundle(&["sh", "-c", "grep CapBnd /proc/self/status | cut -f2"]);
+    b.config["process"]["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_FROM_THE_FUTURE"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"]});
+    let out = t.run(&b, "uc");
+    out.ok();
+    assert_eq!(out.stdout, "0000000000000020\n");
+    assert!(out.stderr.contains("level=warning") && out.stderr.contains("CAP_FROM_THE_FUTURE"), "{}", out.stderr);
+}

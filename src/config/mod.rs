@@ -74,7 +74,41 @@ fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error
 
 /// Reads `<bundle>/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec, Error> {
-    read_document(&bundle.join("config.json"))
+    let path = bundle.join("config.json");
+    match read_document(&path) {
+        // config.md (process.capabilities): "Any value which cannot be mapped to a relevant
+        // kernel interface, or cannot be granted otherwise MUST be logged as a warning by
+        // the runtime. Runtimes SHOULD NOT fail if the container configuration requests
+        // capabilities that cannot be granted". Only on this (rare) error path is the
+        // document read a second time, untyped, to drop those names.
+        Err(Error::Parse { field, .. }) if field.starts_with("process.capabilities.") => {
+            let mut v: serde_json::Value = read_document(&path)?;
+            for name in drop_unknown_capabilities(&mut v) {
+                crate::logging::warn(&format!("config.json: process.capabilities: {name:?} is not a capability this kernel interface knows; ignored"));
+            }
+            serde_path_to_error::deserialize(v).map_err(|e| Error::Parse { field: e.path().to_string(), reason: e.into_inner().to_string() })
+        }
+        other => other,
+    }
+}
+
+/// Removes from process.capabilities' five sets every name that is not a capability;
+/// returns them.
+fn drop_unknown_capabilities(v: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(sets) = v.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) else { return dropped };
+    for (_, set) in sets.iter_mut() {
+        if let Some(list) = set.as_array_mut() {
+            list.retain(|n| {
+                let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+                if !known {
+                    dropped.push(n.as_str().unwrap_or_default().to_string());
+                }
+                known
+            });
+        }
+    }
+    dropped
 }
 
 /// Reads an `exec --process` file. As in runc, a process without `user` runs as 0:0.
@@ -116,6 +150,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_with_their_names() {
+        let mut v = serde_json::json!({"process": {"capabilities": {"bounding": ["CAP_KILL", "CAP_NOT_A_THING"], "effective": ["CAP_FUTURE_2031"]}}});
+        assert_eq!(drop_unknown_capabilities(&mut v), ["CAP_NOT_A_THING", "CAP_FUTURE_2031"]);
+        assert_eq!(v["process"]["capabilities"]["bounding"], serde_json::json!(["CAP_KILL"]));
     }
 
     #[test]
