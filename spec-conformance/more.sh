@@ -289,29 +289,23 @@ chk personality "personality LINUX: \"the execution domain\" (64-bit)" '.linux.p
 # ---------------------------------------------------------------- features.md, features-linux.md
 f=$(rt features 2>/dev/null)
 if [ -n "$f" ]; then
-  fj() { echo "$f" | jq -e "$1" >/dev/null 2>&1; }
-  fj '(.ociVersionMin | test("^[0-9]+\\.[0-9]+\\.[0-9]+")) and (.ociVersionMax | test("^[0-9]+\\.[0-9]+\\.[0-9]+"))'
-  expect features "\"ociVersionMin (string, REQUIRED)\" and \"ociVersionMax (string, REQUIRED)\" are SemVer versions" $? "$(echo "$f" | jq -c '[.ociVersionMin, .ociVersionMax]')"
-  fj '(.mountOptions // []) | all(type == "string" and length > 0)'
-  expect features "mountOptions: \"The list of the recognized mount options\" (strings)" $? "$(echo "$f" | jq -c '.mountOptions[0:5]')"
-  fj '((.linux.seccomp.actions // []) - ["SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_TRAP","SCMP_ACT_ERRNO","SCMP_ACT_TRACE","SCMP_ACT_ALLOW","SCMP_ACT_LOG","SCMP_ACT_NOTIFY"]) == []'
-  expect features "seccomp.actions: values are the spec's SCMP_ACT_* names" $? "$(echo "$f" | jq -c .linux.seccomp.actions)"
-  fj '((.linux.seccomp.operators // []) - ["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"]) == []'
-  expect features "seccomp.operators: values are the spec's SCMP_CMP_* names" $? "$(echo "$f" | jq -c .linux.seccomp.operators)"
-  fj '(.linux.seccomp.archs // []) | all(startswith("SCMP_ARCH_"))'
-  expect features "seccomp.archs: values are SCMP_ARCH_* names" $? "$(echo "$f" | jq -c .linux.seccomp.archs)"
-  fj '((.linux.seccomp.supportedFlags // []) - (.linux.seccomp.knownFlags // [])) == []'
-  expect features "seccomp.supportedFlags: \"This list may be a subset of knownFlags\"" $? "$(echo "$f" | jq -c '[.linux.seccomp.knownFlags, .linux.seccomp.supportedFlags]')"
-  fj '(.linux.capabilities // []) | length > 30 and index("CAP_SYS_ADMIN") != null'
-  expect features "capabilities: \"the list of the capabilities\" the runtime recognizes (CAP_SYS_ADMIN among them)" $? "$(echo "$f" | jq -c '.linux.capabilities | length')"
-  fj '[.linux.apparmor.enabled, .linux.selinux.enabled, (.linux.intelRdt.enabled // false), (.linux.mountExtensions.idmap.enabled // false)] | all(type == "boolean")'
-  expect features "apparmor, selinux, intelRdt and mountExtensions.idmap: \"enabled (bool, OPTIONAL)\"" $? "$(echo "$f" | jq -c '.linux | {apparmor, selinux, intelRdt}')"
-  fj '(.annotations // {}) | to_entries | all(.value | type == "string")'
-  expect features "annotations: \"contains implementation-specific annotation strings\"" $? "$(echo "$f" | jq -c .annotations)"
-  fj '.hooks | index("prestart") != null and index("poststop") != null'
-  expect features "hooks: the hook kinds the runtime runs are listed (prestart ... poststop)" $? "$(echo "$f" | jq -c .hooks)"
-  fj '.linux.namespaces | index("mount") != null and index("pid") != null and index("user") != null'
-  expect features "namespaces: the namespace types the runtime supports are listed" $? "$(echo "$f" | jq -c .linux.namespaces)"
+  # fchk SENTENCE JQ-TEST JQ-DETAIL: the features document passes the test.
+  fchk() { echo "$f" | jq -e "$2" >/dev/null 2>&1; expect features "$1" $? "$(echo "$f" | jq -c "$3" 2>&1 | head -c 300)"; }
+  fchk "\"ociVersionMin (string, REQUIRED)\" and \"ociVersionMax (string, REQUIRED)\" are SemVer versions" \
+    '(.ociVersionMin | test("^[0-9]+\\.[0-9]+\\.[0-9]+")) and (.ociVersionMax | test("^[0-9]+\\.[0-9]+\\.[0-9]+"))' '[.ociVersionMin, .ociVersionMax]'
+  fchk "mountOptions: \"The list of the recognized mount options\" (strings)" '(.mountOptions // []) | all(type == "string" and length > 0)' '.mountOptions[0:5]'
+  fchk "seccomp.actions: values are the spec's SCMP_ACT_* names" \
+    '((.linux.seccomp.actions // []) - ["SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_TRAP","SCMP_ACT_ERRNO","SCMP_ACT_TRACE","SCMP_ACT_ALLOW","SCMP_ACT_LOG","SCMP_ACT_NOTIFY"]) == []' '.linux.seccomp.actions'
+  fchk "seccomp.operators: values are the spec's SCMP_CMP_* names" \
+    '((.linux.seccomp.operators // []) - ["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"]) == []' '.linux.seccomp.operators'
+  fchk "seccomp.archs: values are SCMP_ARCH_* names" '(.linux.seccomp.archs // []) | all(startswith("SCMP_ARCH_"))' '.linux.seccomp.archs'
+  fchk "seccomp.supportedFlags: \"This list may be a subset of knownFlags\"" '((.linux.seccomp.supportedFlags // []) - (.linux.seccomp.knownFlags // [])) == []' '[.linux.seccomp.knownFlags, .linux.seccomp.supportedFlags]'
+  fchk "capabilities: \"the list of the capabilities\" the runtime recognizes (CAP_SYS_ADMIN among them)" '(.linux.capabilities // []) | length > 30 and index("CAP_SYS_ADMIN") != null' '.linux.capabilities | length'
+  fchk "apparmor, selinux, intelRdt and mountExtensions.idmap: \"enabled (bool, OPTIONAL)\"" \
+    '[.linux.apparmor.enabled, .linux.selinux.enabled, (.linux.intelRdt.enabled // false), (.linux.mountExtensions.idmap.enabled // false)] | all(type == "boolean")' '.linux | {apparmor, selinux, intelRdt}'
+  fchk "annotations: \"contains implementation-specific annotation strings\"" '(.annotations // {}) | to_entries | all(.value | type == "string")' '.annotations'
+  fchk "hooks: the hook kinds the runtime runs are listed (prestart ... poststop)" '.hooks | index("prestart") != null and index("poststop") != null' '.hooks'
+  fchk "namespaces: the namespace types the runtime supports are listed" '.linux.namespaces | index("mount") != null and index("pid") != null and index("user") != null' '.linux.namespaces'
   # Every option the runtime lists as recognized must be accepted in a mount.
   opts=$(echo "$f" | jq -r '.mountOptions[] | select(. != "remount" and . != "bind" and . != "rbind")' | head -60)
   bad=""; for o in rro nosuid nodev noexec noatime strictatime relatime ro; do echo "$opts" | grep -qx "$o" || continue

@@ -25,6 +25,27 @@ fn runc(t: &T, args: &[&str]) -> Out {
     Out { code: st.code().unwrap_or(-1), stdout: std::fs::read_to_string(&o).unwrap_or_default(), stderr: std::fs::read_to_string(&e).unwrap_or_default() }
 }
 
+/// `run` or `create` of `b` as `id` under `rt` ("berth" or "runc").
+fn under(t: &T, rt: &str, op: &str, b: &Bundle, id: &str) -> Out {
+    match (rt, op) {
+        ("berth", "run") => t.run(b, id),
+        ("berth", _) => t.create(b, id),
+        _ => {
+            b.write();
+            runc(t, &[op, "--bundle", b.dir.to_str().unwrap(), id])
+        }
+    }
+}
+
+/// A command (after --root) under `rt`.
+fn cli(t: &T, rt: &str, args: &[&str]) -> Out {
+    if rt == "berth" {
+        t.berth(args)
+    } else {
+        runc(t, args)
+    }
+}
+
 /// A bundle both runtimes can run: an absolute cgroupsPath of one level (runc removes the
 /// leaf it made, never a parent; never below the caller's own cgroup).
 fn bundle(t: &mut T, args: &[&str], cgroup: &str) -> Bundle {
@@ -236,7 +257,7 @@ fn seccomp_verdicts_match_runcs_syscall_by_syscall() {
             ]
         });
         b.write();
-        let out = if rt == "berth" { t.run(&b, "scv") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "scv"]) };
+        let out = under(&t, rt, "run", &b, "scv");
         assert_eq!(out.code, 0, "{rt}: {out:?}");
         outs.push(out.stdout);
     }
@@ -271,7 +292,7 @@ fn a_profile_may_deny_seccomp_getcwd_and_chdir_themselves() {
             b.config["process"]["noNewPrivileges"] = json!(nnp);
             b.config["linux"]["seccomp"] = profile.clone();
             b.write();
-            let out = if rt == "berth" { t.run(&b, "scs") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "scs"]) };
+            let out = under(&t, rt, "run", &b, "scs");
             assert_eq!((out.code, out.stdout.as_str()), (0, "ran\n"), "{rt} (noNewPrivileges {nnp}): {out:?}");
         }
     }
@@ -375,10 +396,7 @@ fn cgroup_limits_this_host_cannot_hold_fail_as_runcs_do() {
     let has_net_cls = std::path::Path::new("/sys/fs/cgroup/net_cls").exists();
     for rt in ["berth", "runc"] {
         let mut b = bundle(&mut t, &["true"], &format!("cgl-{rt}"));
-        let run = |t: &T, b: &Bundle| {
-            b.write();
-            if rt == "berth" { t.run(b, "cgl") } else { runc(t, &["run", "--bundle", b.dir.to_str().unwrap(), "cgl"]) }
-        };
+        let run = |t: &T, b: &Bundle| under(t, rt, "run", b, "cgl");
         b.config["linux"]["resources"] = json!({"unified": {"memory.high": "1000000"}});
         let out = run(&t, &b);
         assert!(out.code != 0 && out.stderr.contains("invalid configuration: cannot use unified on cgroup v1"), "{rt}: {out:?}");
@@ -444,8 +462,8 @@ fn update_memory_minus_one_lifts_memory_and_swap_as_runc_does() {
         let mut b = bundle(&mut t, &["sleep", "100"], &format!("upd-{rt}"));
         b.config["linux"]["resources"] = json!({"memory": {"limit": 104857600, "swap": 209715200}});
         b.write();
-        let go = |args: &[&str]| if rt == "berth" { t.berth(args) } else { runc(&t, args) };
-        let created = if rt == "berth" { t.create(&b, "u") } else { runc(&t, &["create", "--bundle", b.dir.to_str().unwrap(), "u"]) };
+        let go = |args: &[&str]| cli(&t, rt, args);
+        let created = under(&t, rt, "create", &b, "u");
         assert_eq!(created.code, 0, "{rt}: {created:?}");
         let dir = memsw(rt).replace("memory.memsw.limit_in_bytes", "");
         let read = || (std::fs::read_to_string(format!("{dir}memory.limit_in_bytes")).unwrap(), std::fs::read_to_string(memsw(rt)).unwrap());
@@ -474,13 +492,13 @@ fn device_rules_keep_only_the_access_runc_keeps() {
             {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "mwr"},
             {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rrw"}]});
         b.write();
-        let created = if rt == "berth" { t.create(&b, "d") } else { runc(&t, &["create", "--bundle", b.dir.to_str().unwrap(), "d"]) };
+        let created = under(&t, rt, "create", &b, "d");
         assert_eq!(created.code, 0, "{rt}: {created:?}");
         let list = std::fs::read_to_string(format!("/sys/fs/cgroup/devices/berth-compat-dev-{rt}/devices.list")).unwrap_or_default();
         let mut lines: Vec<String> = list.lines().map(String::from).collect();
         lines.sort();
         outs.push(lines);
-        if rt == "berth" { t.berth(&["delete", "-f", "d"]); } else { runc(&t, &["delete", "-f", "d"]); }
+        cli(&t, rt, &["delete", "-f", "d"]);
     }
     assert_eq!(outs[0], outs[1], "devices.list: berth (left) and runc (right)");
     assert!(outs[0].contains(&"c 10:229 rwm".to_string()) && outs[0].contains(&"c 10:237 rw".to_string()), "{:?}", outs[0]);
@@ -576,7 +594,7 @@ fn a_read_only_dev_keeps_its_submounts_and_nodes() {
             }
         }
         b.write();
-        let out = if rt == "berth" { t.run(&b, "rd") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "rd"]) };
+        let out = under(&t, rt, "run", &b, "rd");
         assert_eq!(out.code, 0, "{rt}: {out:?}");
         outs.push(out.stdout);
     }
@@ -614,7 +632,7 @@ fn runcs_flags_and_words_where_scripts_match_them() {
         let mut b = bundle(&mut t, &["true"], &format!("words-{rt}"));
         b.config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
         b.write();
-        let out = if rt == "berth" { t.run(&b, "w") } else { runc(&t, &["run", "--bundle", b.dir.to_str().unwrap(), "w"]) };
+        let out = under(&t, rt, "run", &b, "w");
         assert!(out.code != 0 && out.stderr.contains("error running hook"), "{rt}: {out:?}");
     }
     // update --cpu-share (runc's spelling); exec --cgroup / (the container's own cgroup).

@@ -373,7 +373,7 @@ fn no_runtime_fd_reaches_the_container_under_any_option() {
         (vec![], vec![("LISTEN_FDS", "2"), ("LISTEN_PID", "1")], &[3, 4], &[3, 4]),
         (vec!["--pid-file".into(), pid_file.display().to_string()], vec![], &[], &[]),
     ];
-    let mut b = t.bundle(&["sh", "-c", list]);
+    let b = t.bundle(&["sh", "-c", list]);
     b.write();
     for (i, (flags, env, give, want)) in cases.iter().enumerate() {
         for how in ["run", "exec"] {
