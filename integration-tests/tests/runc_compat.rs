@@ -714,3 +714,36 @@ fn an_unknown_capability_is_a_warning_not_a_failure() {
     assert_eq!(out.stdout, "0000000000000020\n");
     assert!(out.stderr.contains("level=warning") && out.stderr.contains("CAP_FROM_THE_FUTURE"), "{}", out.stderr);
 }
+
+#[test]
+fn tmpcopyup_fills_a_tmpfs_as_runc_does_and_copies_links_as_links() {
+    // runc's tmpcopyup (podman uses it for --tmpfs): the tmpfs starts with what the image
+    // has there. berth accepted the option and copied nothing.
+    let mut t = T::new("compat-tmpcopyup");
+    let probe = r#"head -1 /etc/passwd; stat -c "%a %U" /etc /etc/passwd; ls -l /bin/sh | cut -c1-10; ls /bin | wc -l; touch /bin/x 2>&1 | sed "s/.*: //"; echo > /etc/new && echo etc-writable"#;
+    let mut outs = Vec::new();
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["sh", "-c", probe], &format!("tcu-{rt}"));
+        b.config["mounts"].as_array_mut().unwrap().extend([
+            json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}),
+            json!({"destination": "/bin", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "ro"]}),
+        ]);
+        let out = under(&t, rt, "run", &b, "tcu");
+        assert_eq!(out.code, 0, "{rt}: {out:?}");
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right)");
+    assert!(outs[0].starts_with("root:x:0:0") && outs[0].contains("Read-only file system") && outs[0].contains("etc-writable"), "{}", outs[0]);
+    // An image's symlink to a host path, a fifo and a setgid directory: copied as what they
+    // are (berth only: runc is never run on a planted rootfs).
+    let root = t.private_rootfs();
+    let d = root.join("data");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", d.join("link")).unwrap();
+    assert!(Command::new("mkfifo").arg(d.join("fifo")).status().unwrap().success());
+    std::fs::set_permissions(d.join("sub"), std::os::unix::fs::PermissionsExt::from_mode(0o2750)).unwrap();
+    let mut b = t.bundle(&["sh", "-c", "readlink /data/link; stat -c %F /data/link; stat -c '%F %a' /data/fifo /data/sub"]);
+    b.config["root"]["path"] = json!(root);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}));
+    assert_eq!(t.run(&b, "tcu2").ok().stdout, "/etc/shadow\nsymbolic link\nfifo 644\ndirectory 2750\n");
+}

@@ -4,6 +4,7 @@
 //! `prepare` runs in the init's new mount namespace before pivot_root (host paths still
 //! visible: bind sources, hook binaries); `finalize` runs after it, inside the container.
 
+mod copyup;
 mod devices;
 pub mod mounts;
 pub mod paths;

@@ -20,6 +20,8 @@ pub struct Options {
     /// The recursive options (`rro`, `rnosuid`, ...): applied to the mount and every
     /// mount below it (mount_setattr with AT_RECURSIVE).
     pub recursive: m::Attr,
+    /// `tmpcopyup`: a tmpfs starts with a copy of what the destination holds.
+    pub copy_up: bool,
 }
 
 /// What a recursive mount option (`rro`, `rnosuid`, ...) does to the mount and every
@@ -117,19 +119,19 @@ const FLAG_OPTIONS: &[(&str, MsFlags, MsFlags)] = &[
 ];
 
 /// runc extensions accepted without a mount(2) flag (not in `features`: berth does not
-/// implement them yet).
-const ACCEPTED_EXTENSIONS: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
+/// implement them yet). tmpcopyup is implemented (Options::copy_up).
+const ACCEPTED_EXTENSIONS: &[&str] = &["idmap", "ridmap"];
 
 /// Every option `features` reports: the flag, recursive and propagation options, from the
 /// tables parse_options itself uses.
 pub fn known_options() -> Vec<&'static str> {
-    let mut v: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).chain(RECURSIVE_OPTIONS.iter().copied()).chain(PROPAGATION_OPTIONS.iter().copied()).collect();
+    let mut v: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).chain(RECURSIVE_OPTIONS.iter().copied()).chain(PROPAGATION_OPTIONS.iter().copied()).chain(["tmpcopyup"]).collect();
     v.sort_unstable();
     v
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default() };
+    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default(), copy_up: false };
     for opt in opts {
         if let Some(r) = recursive_option(opt) {
             let a = &mut o.recursive;
@@ -152,6 +154,10 @@ pub fn parse_options(opts: &[String]) -> Options {
         let known = FLAG_OPTIONS.iter().find(|(n, _, _)| *n == opt.as_str()).map(|(_, s, c)| (*s, *c));
         let (set, clear) = match known {
             Some(sc) => sc,
+            None if opt == "tmpcopyup" => {
+                o.copy_up = true;
+                continue;
+            }
             None if ACCEPTED_EXTENSIONS.contains(&opt.as_str()) => (MsFlags::empty(), MsFlags::empty()),
             None => {
                 let other = opt.as_str();
@@ -257,6 +263,7 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         return set_propagation(&target, &e.options.propagation).map_err(|err| mount_err("propagation", err));
     }
     let mut checked = None;
+    let mut copy_up_into: Option<bool> = None;
     let (tree, kind) = if is_bind {
         let src = e.source.as_deref().ok_or_else(|| Error::Config(field("source"), "a bind mount needs a source".into()))?;
         let tree = match e.tree {
@@ -285,10 +292,16 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
                 Err(err) => return Err(Error::Config(field("destination"), format!("{}: {err}", e.destination.display()))),
             }
         }
-        let mut data = sb_flags(e.options.flags);
+        let copy_up = e.options.copy_up && e.typ == "tmpfs";
+        // A tmpfs to fill is made writable (superblock and mount); read-only once filled.
+        let mut data = sb_flags(if copy_up { e.options.flags.difference(MsFlags::MS_RDONLY) } else { e.options.flags });
         data.extend(e.options.data.iter().cloned());
         let source = e.source.as_deref().map(|p| p.to_string_lossy().into_owned());
-        let tree = m::new_fs(e.typ, Some(source.as_deref().unwrap_or(e.typ)), &data, attrs_of(per_mount)).map_err(|err| mount_err("mount", err))?;
+        let attrs = if copy_up { attrs_of(per_mount) & !m::ATTR_RDONLY } else { attrs_of(per_mount) };
+        let tree = m::new_fs(e.typ, Some(source.as_deref().unwrap_or(e.typ)), &data, attrs).map_err(|err| mount_err("mount", err))?;
+        if copy_up {
+            copy_up_into = Some(attrs_of(per_mount) & m::ATTR_RDONLY != 0);
+        }
         (tree, Kind::Dir)
     };
     m::set_attr(&tree, true, &e.options.recursive).map_err(|err| mount_err("recursive options", err))?;
@@ -297,6 +310,12 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         None => paths::ensure_in_root(root, e.destination, kind)
             .map_err(|err| Error::Config(field("destination"), format!("{}: {err}", e.destination.display())))?,
     };
+    if let Some(read_only) = copy_up_into {
+        super::copyup::copy_into(&target, &tree).map_err(|err| mount_err("tmpcopyup", err))?;
+        if read_only {
+            m::set_attr(&tree, false, &m::Attr { set: m::ATTR_RDONLY, ..Default::default() }).map_err(|err| mount_err("tmpcopyup", err))?;
+        }
+    }
     m::attach(&tree, &target).map_err(|err| mount_err("mount", err))?;
     set_propagation(&tree, &e.options.propagation).map_err(|err| mount_err("propagation", err))
 }
