@@ -171,17 +171,7 @@ pub fn remove_at(dir: RawFd, name: &CString) -> io::Result<()> {
 
 /// The names in a directory (not `.` and `..`).
 pub fn list(d: &OwnedFd) -> io::Result<Vec<CString>> {
-    let dup = nix::unistd::dup(d).map_err(io::Error::from)?;
-    let mut dir = nix::dir::Dir::from_fd(dup).map_err(io::Error::from)?;
-    let mut out = Vec::new();
-    for e in dir.iter() {
-        let e = e.map_err(io::Error::from)?;
-        let n = e.file_name();
-        if n.to_bytes() != b"." && n.to_bytes() != b".." {
-            out.push(n.to_owned());
-        }
-    }
-    Ok(out)
+    berth::util::fs::dir_names(std::os::fd::AsFd::as_fd(d))
 }
 
 /// Whether an xattr of an image is kept.

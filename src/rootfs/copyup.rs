@@ -32,24 +32,6 @@ fn stat_at(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
     Ok(st)
 }
 
-/// The names in a directory (without . and ..), read through a duplicate of `dir`.
-fn names(dir: RawFd) -> io::Result<Vec<CString>> {
-    // SAFETY: dup of a valid fd; the copy is owned by the Dir below.
-    let dup = unsafe { libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0) };
-    check(dup)?;
-    // SAFETY: dup is new and ours.
-    let mut d = nix::dir::Dir::from_fd(unsafe { OwnedFd::from_raw_fd(dup) }).map_err(io::Error::from)?;
-    let mut out = Vec::new();
-    for e in d.iter() {
-        let e = e.map_err(io::Error::from)?;
-        let n = e.file_name();
-        if n.to_bytes() != b"." && n.to_bytes() != b".." {
-            out.push(n.to_owned());
-        }
-    }
-    Ok(out)
-}
-
 fn own(dir: RawFd, name: &CStr, st: &libc::stat) -> io::Result<()> {
     // SAFETY: fchownat of an entry we just made, not following it.
     check(unsafe { libc::fchownat(dir, name.as_ptr(), st.st_uid, st.st_gid, libc::AT_SYMLINK_NOFOLLOW) })
@@ -72,7 +54,8 @@ fn chmod_at(dir: RawFd, name: &CStr, perm: libc::mode_t) -> io::Result<()> {
 }
 
 fn copy_dir(src: RawFd, dst: RawFd) -> io::Result<()> {
-    for name in names(src)? {
+    // SAFETY: src is a directory fd open for the whole loop.
+    for name in crate::util::fs::dir_names(unsafe { std::os::fd::BorrowedFd::borrow_raw(src) })? {
         let st = stat_at(src, &name)?;
         let perm = st.st_mode & 0o7777;
         match st.st_mode & libc::S_IFMT {

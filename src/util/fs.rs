@@ -94,3 +94,25 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// The names in a directory (not `.` and `..`), read through a close-on-exec duplicate of
+/// `dir` (an O_RDONLY directory fd).
+pub fn dir_names(dir: std::os::fd::BorrowedFd) -> std::io::Result<Vec<std::ffi::CString>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: F_DUPFD_CLOEXEC of a valid fd; the copy is owned by the Dir below.
+    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: dup is new and ours.
+    let mut d = nix::dir::Dir::from_fd(unsafe { OwnedFd::from_raw_fd(dup) }).map_err(std::io::Error::from)?;
+    let mut out = Vec::new();
+    for e in d.iter() {
+        let e = e.map_err(std::io::Error::from)?;
+        let n = e.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            out.push(n.to_owned());
+        }
+    }
+    Ok(out)
+}
