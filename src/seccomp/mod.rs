@@ -327,21 +327,21 @@ fn compile_for(s: &LinuxSeccomp, arch: Arch) -> Result<Compiled, Error> {
     // know of) gets ENOSYS, which programs take as "not here" and fall back, instead of
     // the default action's errno (glibc's clone3 → clone, statx → fstatat, ...).
     let stub = if !default_allows && max_named >= 0 { enosys_stub(audit_arch, max_named) } else { Vec::new() };
+    // The chained program is exactly the stub plus every part: its length is known before
+    // it is built, so nothing is copied to keep the parts for the fallback.
+    let chained_len = stub.len() + parts.iter().map(Vec::len).sum::<usize>();
     let (filters, notify) = if parts.is_empty() {
         (Vec::new(), None)
+    } else if chained_len <= BPF_MAXINSNS {
+        (vec![chain(stub, parts)], has_notify.then_some(0))
     } else {
-        let one = chain(stub.clone(), parts.clone());
-        if one.len() <= BPF_MAXINSNS {
-            (vec![one], has_notify.then_some(0))
-        } else {
-            // Too long for one program: loaded as a stack, which the kernel evaluates
-            // with the same precedence (a filter denying seccomp(2) itself then must not
-            // come first: the default's goes last).
-            let notify = has_notify.then(|| parts.iter().position(|p| p.iter().any(|i| i.code == BPF_RET_K && i.k == SECCOMP_RET_USER_NOTIF))).flatten();
-            let mut parts = parts;
-            parts[0] = stub.into_iter().chain(std::mem::take(&mut parts[0])).collect();
-            (parts, notify)
-        }
+        // Too long for one program: loaded as a stack, which the kernel evaluates with the
+        // same precedence (a filter denying seccomp(2) itself then must not come first:
+        // the default's goes last).
+        let notify = has_notify.then(|| parts.iter().position(|p| p.iter().any(|i| i.code == BPF_RET_K && i.k == SECCOMP_RET_USER_NOTIF))).flatten();
+        let mut parts = parts;
+        parts[0] = stub.into_iter().chain(std::mem::take(&mut parts[0])).collect();
+        (parts, notify)
     };
     let mut flags = 0u32;
     for f in s.flags().iter().flatten() {
