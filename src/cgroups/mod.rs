@@ -186,15 +186,21 @@ impl Cgroup {
         let mut warnings = Vec::new();
         let v1_dirs: Vec<&Dir> = self.dirs.iter().filter(|d| !d.v2).collect();
         let v2_dir = self.dirs.iter().find(|d| d.v2);
+        if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
+            // The usage of whichever hierarchy holds the memory controller: v1's
+            // memory.usage_in_bytes, else cgroup2's memory.current.
+            let usage = match v1_dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) {
+                Some(d) => Some(d.path.join("memory.usage_in_bytes")),
+                None => v2_dir.map(|d| d.path.join("memory.current")),
+            };
+            if let Some(usage) = usage {
+                check_memory_fits(&usage, m.limit())?;
+            }
+        }
         if !v1_dirs.is_empty() {
             // runc's fs driver (v1 and hybrid hosts) refuses unified outright.
             if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
                 return Err(Error::Unsupported("invalid configuration: cannot use unified on cgroup v1".into()));
-            }
-            if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
-                if let Some(d) = v1_dirs.iter().find(|d| d.controllers.iter().any(|c| c == "memory")) {
-                    check_memory_fits(&d.path.join("memory.usage_in_bytes"), m.limit())?;
-                }
             }
             let writes = resources::v1(r);
             let (v2_writes, _) = resources::v2(r);
@@ -234,9 +240,6 @@ impl Cgroup {
                     .filter_map(|w| devices_bpf::parse(&w.value, w.file == "devices.allow"))
                     .collect();
                 devices_bpf::apply(&d.path, &rules)?;
-            }
-            if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
-                check_memory_fits(&d.path.join("memory.current"), m.limit())?;
             }
             for wr in &writes {
                 write_knob(&d.path, wr)?;
