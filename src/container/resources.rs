@@ -56,6 +56,6 @@ pub fn sample(rt: &Runtime, id: &str) -> Result<Sample, Error> {
 /// A reading whatever the state (a stopped container's cgroup stays until delete).
 pub fn sample_any(rt: &Runtime, id: &str) -> Result<Sample, Error> {
     let c = Container::load(rt, id)?;
-    let stopped = !c.status().can_update();
+    let stopped = c.status() == super::Status::Stopped;
     Ok(Sample { stats: if stopped { Value::Null } else { c.state.cgroup.stats() }, oom_kills: c.state.cgroup.oom_kills(), stopped })
 }

@@ -64,12 +64,9 @@ pub fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedF
     let mut out = Vec::new();
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
         let options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
-        let typ = m.typ().as_deref().unwrap_or("bind");
-        if !options.flags.contains(MsFlags::MS_BIND) || matches!(typ, "cgroup" | "cgroup2") || options.flags.contains(MsFlags::MS_REMOUNT) {
-            out.push(None);
-            continue;
-        }
-        let Some(src) = m.source().as_ref().map(|p| if p.is_absolute() { p.clone() } else { bundle.join(p) }) else {
+        let (typ, source) = type_and_source(m, &options, bundle);
+        let bind = options.flags.contains(MsFlags::MS_BIND) && !options.flags.contains(MsFlags::MS_REMOUNT) && !matches!(typ, "cgroup" | "cgroup2");
+        let Some(src) = source.filter(|_| bind) else {
             out.push(None);
             continue;
         };
@@ -78,6 +75,15 @@ pub fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedF
         out.push(Some(tree));
     }
     Ok(out)
+}
+
+/// A mounts[] entry's type ("bind" when absent and the options bind, else "none") and
+/// source (a bind source that is relative is relative to the bundle), as prepare mounts it.
+fn type_and_source<'a>(m: &'a oci_spec::runtime::Mount, options: &mounts::Options, bundle: &Path) -> (&'a str, Option<std::path::PathBuf>) {
+    let bind = options.flags.contains(MsFlags::MS_BIND);
+    let typ = m.typ().as_deref().unwrap_or(if bind { "bind" } else { "none" });
+    let source = m.source().as_ref().map(|p| if p.is_absolute() || !bind { p.clone() } else { bundle.join(p) });
+    (typ, source)
 }
 
 /// An O_PATH fd on a directory named by a trusted path (the rootfs, or "/" after pivot).
@@ -123,9 +129,8 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
             // nodes and the mounts below it (/dev/pts, /dev/shm, ...) are made.
             options.flags.remove(MsFlags::MS_RDONLY);
         }
-        let typ = m.typ().as_deref().unwrap_or(if options.flags.contains(MsFlags::MS_BIND) { "bind" } else { "none" });
-        let source = m.source().as_ref().map(|p| if p.is_absolute() || !options.flags.contains(MsFlags::MS_BIND) { p.clone() } else { s.bundle.join(p) });
-        if paths::relative(m.destination()) == Path::new("dev") && options.flags.contains(MsFlags::MS_BIND) {
+        let (typ, source) = type_and_source(m, &options, s.bundle);
+        if is_dev(m.destination()) && options.flags.contains(MsFlags::MS_BIND) {
             dev_from_host = true;
         }
         if typ == "cgroup" || typ == "cgroup2" {
