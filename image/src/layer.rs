@@ -174,13 +174,7 @@ impl<W: Write> Writer<W> {
             pax_record(&mut pax, &key, v);
         }
         if !pax.is_empty() {
-            let mut ph = tar::Header::new_ustar();
-            ph.set_entry_type(tar::EntryType::XHeader);
-            ph.set_path("././@PaxHeader").ok();
-            ph.set_size(pax.len() as u64);
-            ph.set_mode(0o644);
-            ph.set_cksum();
-            self.tar.append(&ph, &pax[..])?;
+            self.append_pax(&pax)?;
         }
         h.set_entry_type(kind);
         h.set_mode(m.mode() & 0o7777);
@@ -243,18 +237,23 @@ impl<W: Write> Writer<W> {
         self.append_plain(&path).map_err(err(Path::new(&path), "write"))
     }
 
+    /// A PAX extended header (path, xattrs) for the entry that follows.
+    fn append_pax(&mut self, pax: &[u8]) -> io::Result<()> {
+        let mut ph = tar::Header::new_ustar();
+        ph.set_entry_type(tar::EntryType::XHeader);
+        ph.set_path("././@PaxHeader").ok();
+        ph.set_size(pax.len() as u64);
+        ph.set_mode(0o644);
+        ph.set_cksum();
+        self.tar.append(&ph, pax)
+    }
+
     fn append_plain(&mut self, path: &str) -> io::Result<()> {
         let mut h = tar::Header::new_ustar();
         if h.set_path(path).is_err() || path.len() > 99 {
             let mut pax = Vec::new();
             pax_record(&mut pax, b"path", path.as_bytes());
-            let mut ph = tar::Header::new_ustar();
-            ph.set_entry_type(tar::EntryType::XHeader);
-            ph.set_path("././@PaxHeader").ok();
-            ph.set_size(pax.len() as u64);
-            ph.set_mode(0o644);
-            ph.set_cksum();
-            self.tar.append(&ph, &pax[..])?;
+            self.append_pax(&pax)?;
             h.set_path(format!("PaxPath-{}", self.entries)).ok();
         }
         h.set_entry_type(tar::EntryType::Regular);
