@@ -197,12 +197,17 @@ def main():
     run = [BERTH, "--root", root, "run", "--bundle", b, "inj"]
     calls = trace(run)
     clean()
-    for name in sorted(calls):
-        if name in SKIP or name == "execve":
-            continue
-        for n in samples(name, calls[name]):
-            check(f"{name}:{n} (run)", ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"inject={name}:error=EIO:when={n}"] + run,
-                  before, cleanup)
+
+    def inject_each(label, cmd, calls, **hooks):
+        # Every traced call but execve, failed (EIO) at each sampled occurrence in turn.
+        for name in sorted(calls):
+            if name in SKIP or name == "execve":
+                continue
+            for n in samples(name, calls[name]):
+                check(f"{name}:{n} ({label})", ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"inject={name}:error=EIO:when={n}"] + cmd,
+                      before, cleanup, **hooks)
+
+    inject_each("run", run, calls)
 
     # exec into a running container (its init is not traced).
     b2 = os.path.join(work, "bundle2")
@@ -214,12 +219,7 @@ def main():
     up()
     calls = trace(ex)
     down()
-    for name in sorted(calls):
-        if name in SKIP or name == "execve":
-            continue
-        for n in samples(name, calls[name]):
-            check(f"{name}:{n} (exec)", ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"inject={name}:error=EIO:when={n}"] + ex,
-                  before, cleanup, setup=up, teardown=down)
+    inject_each("exec", ex, calls, setup=up, teardown=down)
 
 
 try:

@@ -37,17 +37,18 @@ fn fail(msg: impl Into<String>) -> Failure {
 
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The words are collected only for help: not on the way to a container.
+    let args = || std::env::args().skip(1).collect::<Vec<String>>();
     // `help [COMMAND]` and `h [COMMAND]`, as runc (urfave/cli) has them.
-    if args.iter().find(|a| !a.starts_with('-')).is_some_and(|a| a == "help" || a == "h") {
-        return print_help(help::topic(&args).as_deref());
+    if std::env::args().skip(1).find(|a| !a.starts_with('-')).is_some_and(|a| a == "help" || a == "h") {
+        return print_help(help::topic(&args()).as_deref());
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
-                return print_help(help::topic(&args).as_deref());
+                return print_help(help::topic(&args()).as_deref());
             }
             if e.kind() == ErrorKind::InvalidSubcommand {
                 // runc (urfave/cli): "No help topic for 'foo'", exit status 3.
