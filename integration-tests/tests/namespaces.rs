@@ -164,3 +164,137 @@ fn a_user_namespace_container_and_its_exec_are_in_its_cgroup() {
     assert_in_cgroup(pid, "/berth/ucg");
     t.berth(&["delete", "-f", "ucg"]).ok();
 }
+
+/// A process holding a network namespace of the host's user namespace, as containerd
+/// makes a pod's; killed (by pid) when dropped.
+struct NetnsHolder(std::process::Child);
+
+impl NetnsHolder {
+    fn new() -> NetnsHolder {
+        let c = std::process::Command::new("unshare").args(["--net", "sleep", "100"]).spawn().unwrap();
+        let h = NetnsHolder(c);
+        for _ in 0..500 {
+            if fs::read_link(h.path()).ok().map(|l| l.display().to_string()).is_some_and(|l| l != host_ns("net")) {
+                return h;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("unshare --net never made its namespace");
+    }
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+    fn ns(&self) -> String {
+        fs::read_link(self.path()).unwrap().display().to_string()
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const POD_MAPS: (u32, u32) = (100000, 65536);
+
+/// The sandbox of a Kubernetes pod with `hostUsers: false`, as containerd 1.7+ writes its
+/// config.json: a new user namespace with mappings, the pod's network namespace (made by
+/// containerd, owned by the host's user namespace) joined by path, the rest new.
+fn pod_sandbox(t: &mut T, netns: &str, args: &[&str]) -> berth_integration_tests::Bundle {
+    let mut b = t.bundle(args);
+    let maps = json!([{"containerID": 0, "hostID": POD_MAPS.0, "size": POD_MAPS.1}]);
+    b.config["linux"]["uidMappings"] = maps.clone();
+    b.config["linux"]["gidMappings"] = maps;
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"},
+        {"type": "network", "path": netns},
+    ]);
+    b
+}
+
+/// A container of that pod: the sandbox's user, ipc and uts namespaces and the pod's
+/// network namespace by path; its own pid and mount namespaces (owned by the pod's user
+/// namespace: it mounts its /proc there).
+fn pod_container(t: &mut T, sandbox_pid: i64, netns: &str, args: &[&str]) -> berth_integration_tests::Bundle {
+    let mut b = t.bundle(args);
+    b.config["hostname"] = serde_json::Value::Null;
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "mount"},
+        {"type": "ipc", "path": format!("/proc/{sandbox_pid}/ns/ipc")},
+        {"type": "uts", "path": format!("/proc/{sandbox_pid}/ns/uts")},
+        {"type": "network", "path": netns},
+        {"type": "user", "path": format!("/proc/{sandbox_pid}/ns/user")},
+    ]);
+    b
+}
+
+const POD_PROBE: &str = "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/net; readlink /proc/self/ns/user; echo $$; hostname; ls /sys/class/net";
+
+/// Issue 18: `container init: cannot join net namespace ...: EPERM` was this shape's
+/// failure (CLONE_NEWUSER in the clone, the join after it). config-linux.md: "If a path
+/// is specified, the runtime MUST ... join that namespace"; the user namespace's
+/// mappings MUST apply, and the container's own namespaces are made inside it (else it
+/// could not mount its /proc).
+#[test]
+fn a_user_namespaced_pod_joins_the_pods_network_namespace() {
+    let mut t = T::new("userpod");
+    let net = NetnsHolder::new();
+    let sb = pod_sandbox(&mut t, &net.path(), &["sleep", "100"]);
+    t.create(&sb, "sandbox").ok();
+    t.berth(&["start", "sandbox"]).ok();
+    let spid = t.state("sandbox")["pid"].as_i64().unwrap();
+    let userns = fs::read_link(format!("/proc/{spid}/ns/user")).unwrap().display().to_string();
+    assert_eq!(fs::read_link(format!("/proc/{spid}/ns/net")).unwrap().display().to_string(), net.ns());
+    assert_ne!(userns, host_ns("user"));
+    let map = format!("0 {} {}", POD_MAPS.0, POD_MAPS.1);
+    let check = |out: &str, what: &str, hostname: &str, pid1: bool| {
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert!(words.len() >= 9, "{what}: {out:?}");
+        assert_eq!(words[0], "0", "{what}: root of the pod's user namespace");
+        assert_eq!(words[1..4].join(" "), map, "{what}: the pod's mappings");
+        assert_eq!(words[4], net.ns(), "{what}: the pod's network namespace");
+        assert_eq!(words[5], userns, "{what}: the pod's user namespace");
+        if pid1 {
+            assert_eq!(words[6], "1", "{what}: pid 1 of its own pid namespace");
+        }
+        assert_eq!(words[7], hostname, "{what}: hostname");
+        // sysfs of a network namespace the user namespace does not own cannot be
+        // mounted: the runtime's /sys is bound instead (as runc), which lists lo.
+        assert!(words[8..].contains(&"lo"), "{what}: /sys/class/net {:?}", &words[8..]);
+    };
+    // An exec into the sandbox joins the same way (user namespace last).
+    let out = t.berth(&["exec", "sandbox", "sh", "-c", POD_PROBE]);
+    check(&out.ok().stdout, "exec into the sandbox", "berth", false);
+
+    // A container of the pod, run to completion, then a long-running one and an exec.
+    let c = pod_container(&mut t, spid, &net.path(), &["sh", "-c", POD_PROBE]);
+    let out = t.run(&c, "app");
+    check(&out.ok().stdout, "pod container", "berth", true);
+    let c = pod_container(&mut t, spid, &net.path(), &["sleep", "100"]);
+    t.create(&c, "app2").ok();
+    t.berth(&["start", "app2"]).ok();
+    let apid = t.state("app2")["pid"].as_i64().unwrap();
+    assert_in_cgroup(apid, "/berth/app2");
+    assert_ne!(fs::read_link(format!("/proc/{apid}/ns/pid")).unwrap(), fs::read_link(format!("/proc/{spid}/ns/pid")).unwrap());
+    let out = t.berth(&["exec", "app2", "sh", "-c", POD_PROBE]);
+    check(&out.ok().stdout, "exec into the pod container", "berth", false);
+    t.berth(&["delete", "-f", "app2"]).ok();
+    t.berth(&["delete", "-f", "sandbox"]).ok();
+}
+
+/// The same order's failure paths leave nothing: the init's fork is killed and reaped
+/// by the runtime (its subreaper) when create fails after it.
+#[test]
+fn a_failing_pod_container_leaves_no_process() {
+    let mut t = T::new("userpodfail");
+    let net = NetnsHolder::new();
+    let sb = pod_sandbox(&mut t, &net.path(), &["sleep", "100"]);
+    t.create(&sb, "sandbox").ok();
+    let spid = t.state("sandbox")["pid"].as_i64().unwrap();
+    let mut c = pod_container(&mut t, spid, &net.path(), &["/no/such/program"]);
+    c.config["process"]["cwd"] = json!("/");
+    t.create(&c, "bad").failed_with("/no/such/program");
+    assert!(t.berth(&["state", "bad"]).code != 0);
+    t.berth(&["delete", "-f", "sandbox"]).ok();
+}

@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use crate::cgroups::{self, Cgroup, Layout};
 use crate::config::{self, Spec};
 use crate::hooks::{self, Kind};
-use crate::namespaces::{self, Join, Plan};
-use crate::process::{clone, init, sync};
+use crate::namespaces::{self, Plan};
+use crate::process::spawn::{self, Child, Spawn};
+use crate::process::sync::{FromInit, ToInit};
+use crate::process::{init, sync};
 use crate::util;
 
-use super::state::{ContainerDir, State};
-use super::{hook_state, io_err, Error, Runtime};
+use super::state::{ContainerDir, State, Status};
+use super::{io_err, Error, Runtime};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -34,22 +36,17 @@ pub struct Created {
     pub pid: i32,
 }
 
-/// Undoes a partial create when dropped, unless disarmed.
+/// Undoes a partial create when dropped, unless disarmed: the init first (killed and
+/// reaped by spawn::Child), then its cgroup, then the state directory.
 struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
-    child: Option<i32>,
+    child: Option<Child>,
 }
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            // SAFETY: our own child, by pid, then reaped so it leaves no zombie.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-        }
+        drop(self.child.take());
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.destroy() {
                 crate::logging::warn(&format!("cleanup after failed create: {e}"));
@@ -61,19 +58,9 @@ impl Drop for Undo {
     }
 }
 
-/// Moves `fd` to a number >= `min` (close-on-exec), so it cannot land in the range of
-/// fds the caller asked to preserve into the container.
+/// spawn::above, with this module's error.
 pub(super) fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
-    if fd.as_raw_fd() >= min {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the new fd is owned by the result.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    if n < 0 {
-        return Err(io_err("dup fd")(std::io::Error::last_os_error()));
-    }
-    // SAFETY: n is a new fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    spawn::above(fd, min).map_err(io_err("dup fd"))
 }
 
 fn make_fifo(path: &Path) -> Result<OwnedFd, Error> {
@@ -159,18 +146,24 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let console = console.map(|c| above(c, min_fd)).transpose()?;
     let listener = listener.map(|c| above(c, min_fd)).transpose()?;
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let limits_first = cgroup.is_v2_only();
+    // crun's order (namespaces.rs) joins the v1 hierarchies before anything else.
+    let limits_first = cgroup.is_v2_only() || plan.late.is_some();
     let made = cgroup.make(true);
     undo.cgroup = Some(cgroup.clone());
     made?;
+    if limits_first && !cgroup.is_v2_only() {
+        let made = cgroup.make(false);
+        undo.cgroup = Some(cgroup.clone());
+        made?;
+    }
     if limits_first {
         apply_limits(&cgroup, resources)?;
     }
     util::testpoint::hit("create:cgroup");
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
-    let new_mount_ns = plan.clone_flags & libc::CLONE_NEWNS as u64 != 0;
-    let bind_trees = if plan.new_user && new_mount_ns { crate::rootfs::open_bind_sources(&spec, &bundle)? } else { Vec::new() };
+    let new_mount_ns = (plan.clone_flags | plan.late.map_or(0, |l| l.flags)) & libc::CLONE_NEWNS as u64 != 0;
+    let bind_trees = if plan.enters_user && new_mount_ns { crate::rootfs::open_bind_sources(&spec, &bundle)? } else { Vec::new() };
     let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
         || !hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).is_empty();
     let own_pid = std::process::id() as i32;
@@ -200,12 +193,20 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     } else {
         None
     };
-    let cloned = clone_child(plan.clone_flags, plan.pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || init::run(&args));
+    let how = Spawn {
+        flags: plan.clone_flags,
+        pid_join: plan.pid_join.as_ref(),
+        cgroup: target.as_ref().map(|f| f.as_raw_fd()),
+        runtime_end: parent_end.raw(),
+        subreaper: plan.late.is_some_and(|l| l.fork),
+    };
+    let cloned = spawn::spawn(&how, || init::run(&args));
     if let Some(t) = time_ns {
         t.restore()?;
     }
-    let (pid, born_inside) = cloned?;
-    undo.child = Some(pid);
+    let (child, born_inside) = cloned?;
+    let pid = child.pid();
+    undo.child = Some(child);
     drop(child_end);
     drop(console);
     drop(listener);
@@ -214,10 +215,36 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(&state)?;
     util::testpoint::hit("create:cloned");
 
-    if plan.new_user {
+    let write_maps = |pid: i32| -> Result<(), Error> {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
-        namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
+        Ok(namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?)
+    };
+    match plan.late {
+        Some(late) => {
+            // crun's order: the init asks for its maps once it has unshared its user
+            // namespace, and reports the pid of the process it forked to be pid 1.
+            if late.new_user {
+                expect(&parent_end, |m| matches!(m, FromInit::UserNs))?;
+                write_maps(pid)?;
+                parent_end.send(&ToInit::IdMaps).map_err(io_err("sync with init"))?;
+            }
+            if late.fork {
+                let n = match expect(&parent_end, |m| matches!(m, FromInit::Pid(_)))? {
+                    FromInit::Pid(n) => n,
+                    other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                };
+                if let Some(c) = undo.child.as_mut() {
+                    c.replace(n);
+                }
+                state.pid = n;
+                state.start_time = util::proc::stat(n).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
+                undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(&state)?;
+            }
+        }
+        None if plan.new_user => write_maps(pid)?,
+        None => {}
     }
+    let pid = state.pid;
     if !limits_first {
         let made = cgroup.make(false);
         undo.cgroup = Some(cgroup.clone());
@@ -230,31 +257,32 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         cgroup.add_v2(pid)?;
     }
     state.cgroup = cgroup.clone();
-    let creating = hook_state(&state, "creating");
-    if let Err(e) = parent_end.send(&sync::Msg::Go(creating.clone())) {
+    let hook_state = state.hook_state(Status::Creating);
+    let creating = hook_state.to_json();
+    if let Err(e) = parent_end.send(&ToInit::Go(hook_state)) {
         // The init died early; its own report, if one is waiting, is more useful than
         // EPIPE. Never a blocking read here: if the send failed for another reason the
         // init is still waiting for Go, and both would wait for ever (found by fault
         // injection).
-        if let Ok(Some(sync::Msg::Error(msg))) = parent_end.try_recv() {
+        if let Ok(Some(FromInit::Error(msg))) = parent_end.try_recv() {
             return Err(Error::Init(msg));
         }
         return Err(io_err("sync with init")(e));
     }
     loop {
         match parent_end.recv().map_err(io_err("sync with init"))? {
-            Some(sync::Msg::Hooks) => {
+            Some(FromInit::Hooks) => {
                 // In the bundle, as runc (it works there).
                 let ctx = hooks::Context { cwd: Some(&bundle), env: None };
                 hooks::run_all(spec.hooks().as_ref(), Kind::Prestart, &creating, ctx)?;
                 hooks::run_all(spec.hooks().as_ref(), Kind::CreateRuntime, &creating, ctx)?;
-                parent_end.send(&sync::Msg::HooksDone).map_err(io_err("sync with init"))?;
+                parent_end.send(&ToInit::HooksDone).map_err(io_err("sync with init"))?;
             }
-            Some(sync::Msg::Ready) => {
+            Some(FromInit::Ready) => {
                 util::testpoint::hit("create:ready");
                 break;
             }
-            Some(sync::Msg::Error(msg)) => return Err(Error::Init(msg)),
+            Some(FromInit::Error(msg)) => return Err(Error::Init(msg)),
             Some(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
             None => return Err(Error::Init("the init exited during set-up".into())),
         }
@@ -269,9 +297,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     }
     // The init has stayed tied to us (it dies with us) until the state is saved: from
     // now on it outlives us.
-    parent_end.send(&sync::Msg::Saved).map_err(io_err("sync with init"))?;
+    parent_end.send(&ToInit::Saved).map_err(io_err("sync with init"))?;
     // Success: keep everything. The lock is released when `dir` is dropped.
-    undo.child = None;
+    undo.child.take().map(Child::keep);
     undo.cgroup = None;
     drop(undo.dir.take());
     Ok(Created { pid })
@@ -290,46 +318,13 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))
 }
 
-/// Clones a child that runs `child` (the init, or a process entering a container): inside
-/// `pid_join`'s pid namespace when given (the parent enters it just around the clone, so
-/// the child is born there without a second fork), and into `cgroup` when given
-/// (CLONE_INTO_CGROUP, falling back to a plain clone if the kernel refuses). The child
-/// closes its copy of `parent_end`, so that EOF on its own end means "parent gone".
-/// Returns the pid and whether the child was born in its cgroup2 directory (else the
-/// caller moves it there; v1 hierarchies the child joins itself).
-pub(super) fn clone_child(
-    flags: u64,
-    pid_join: Option<&Join>,
-    cgroup: Option<RawFd>,
-    parent_end: RawFd,
-    child: impl FnOnce(),
-) -> Result<(i32, bool), Error> {
-    let own_pidns = match pid_join {
-        Some(j) => {
-            let own = util::fs::open_cloexec(Path::new("/proc/self/ns/pid")).map_err(io_err("open own pid namespace"))?;
-            namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
-            Some(own)
-        }
-        None => None,
-    };
-    let mut inside = cgroup.is_some();
-    let mut r = clone::clone_process(flags, cgroup);
-    if r.is_err() && inside {
-        // An older kernel or a cgroup that refuses it: clone, then move the child.
-        inside = false;
-        r = clone::clone_process(flags, None);
+/// The init's next message, which must be the one `want` accepts; its Error, or its
+/// death, is the create's error.
+fn expect(end: &sync::RuntimeEnd, want: impl Fn(&FromInit) -> bool) -> Result<FromInit, Error> {
+    match end.recv().map_err(io_err("sync with init"))? {
+        Some(m) if want(&m) => Ok(m),
+        Some(FromInit::Error(msg)) => Err(Error::Init(msg)),
+        Some(other) => Err(Error::Init(format!("unexpected message {other:?}"))),
+        None => Err(Error::Init("the init exited during set-up".into())),
     }
-    if let Ok(0) = r {
-        // SAFETY: closing an fd of the child's own copy of the table.
-        unsafe { libc::close(parent_end) };
-        child();
-        // init::run and enter::run never return; should one ever, the child must not go
-        // on running the parent's code.
-        // SAFETY: leaving the child process.
-        unsafe { libc::_exit(127) };
-    }
-    if let (Some(own), Some(j)) = (own_pidns, pid_join) {
-        namespaces::setns(own.as_raw_fd(), j.typ, Path::new("/proc/self/ns/pid"))?;
-    }
-    r.map(|pid| (pid, inside)).map_err(io_err("clone"))
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::namespaces::{self, Join};
-use crate::process::{enter, sync};
+use crate::process::spawn::{self, Spawn};
+use crate::process::sync::{self, FromInit, ToInit};
+use crate::process::enter;
 use crate::util;
 
 use super::{io_err, Container, Error, Runtime, Status};
@@ -41,17 +43,9 @@ fn namespaces_of(c: &Container, spec: &crate::config::Spec) -> Result<(Vec<Join>
             joins.push(j);
         }
     }
-    // Time first: with a user namespace the runtime made the container's time namespace
-    // (owned by berth's user namespace), which it can no longer join from inside the
-    // container's user namespace. Then user (the rest are joined with its rights), mount
-    // last.
-    let rank = |t: LinuxNamespaceType| match t {
-        LinuxNamespaceType::Time => 0,
-        LinuxNamespaceType::User => 1,
-        LinuxNamespaceType::Mount => 3,
-        _ => 2,
-    };
-    joins.sort_by_key(|j| rank(j.typ));
+    // Joined in namespaces::join_all's order, user last: the container's network namespace
+    // may be the host user namespace's (a pod's), and its time namespace is berth's when
+    // it has a user namespace; neither can be joined from inside the container's.
     Ok((joins, pid_join))
 }
 
@@ -112,7 +106,7 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
     let listener = crate::seccomp::connect_listener(seccomp.as_ref(), profile.as_ref())?;
-    let state = c.hook_state(c.status());
+    let state = c.state.hook_state(c.status());
     let mut cgroup = c.state.cgroup.clone();
     if let Some(sub) = o.sub_cgroup {
         let rel = sub_cgroup(sub).ok_or_else(|| Error::WrongState(format!("{sub} is not a sub cgroup path")))?;
@@ -129,9 +123,9 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         .map_err(|e| Error::WrongState(e.to_string()))?;
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
     let min = 3 + o.preserve_fds as RawFd;
-    let child_end = above(child_end, min)?;
-    let console = console.map(|f| above_fd(f, min)).transpose()?;
-    let listener = listener.map(|f| above_fd(f, min)).transpose()?;
+    let child_end = child_end.move_above(min).map_err(io_err("dup fd"))?;
+    let console = console.map(|f| spawn::above(f, min)).transpose().map_err(io_err("dup fd"))?;
+    let listener = listener.map(|f| spawn::above(f, min)).transpose().map_err(io_err("dup fd"))?;
     let args = enter::EnterArgs {
         process: &process,
         joins: &joins,
@@ -142,44 +136,30 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         parent_pid: std::process::id() as i32,
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|f| f.as_raw_fd()),
-        state: &state,
     };
     let target = cgroup.clone_target();
-    let (pid, born_inside) = super::create::clone_child(0, pid_join.as_ref(), target.as_ref().map(|f| f.as_raw_fd()), parent_end.raw(), || enter::run(&args))?;
+    let how = Spawn { flags: 0, pid_join: pid_join.as_ref(), cgroup: target.as_ref().map(|f| f.as_raw_fd()), runtime_end: parent_end.raw(), subreaper: false };
+    let (child, born_inside) = spawn::spawn(&how, || enter::run(&args))?;
     drop(child_end);
     drop(console);
     drop(listener);
-    let fail = |e: Error| {
-        // SAFETY: our own child, killed and reaped.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
-        e
-    };
     if !born_inside {
-        cgroup.add_v2(pid).map_err(|e| fail(e.into()))?;
+        cgroup.add_v2(child.pid())?;
     }
-    parent_end.send(&sync::Msg::Go(String::new())).map_err(|e| fail(io_err("sync with exec child")(e)))?;
+    // From here on a failure drops `child`: killed and reaped.
+    parent_end.send(&ToInit::Go(state)).map_err(io_err("sync with exec child"))?;
     match parent_end.recv() {
         Ok(None) => {}
-        Ok(Some(sync::Msg::Error(m))) => return Err(fail(Error::Exec(m))),
-        Ok(Some(m)) => return Err(fail(Error::Exec(format!("unexpected {m:?}")))),
-        Err(e) => return Err(fail(io_err("sync with exec child")(e))),
+        Ok(Some(FromInit::Error(m))) => return Err(Error::Exec(m)),
+        Ok(Some(m)) => return Err(Error::Exec(format!("unexpected {m:?}"))),
+        Err(e) => return Err(io_err("sync with exec child")(e)),
     }
+    let pid = child.keep();
     if let Some(pf) = o.pid_file {
         let abs = if pf.is_absolute() { pf.to_path_buf() } else { std::env::current_dir().map_err(io_err("cwd"))?.join(pf) };
         util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))?;
     }
     Ok(pid)
-}
-
-fn above(ch: sync::Channel, min: RawFd) -> Result<sync::Channel, Error> {
-    ch.move_above(min).map_err(io_err("dup fd"))
-}
-
-fn above_fd(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Error> {
-    super::create::above(fd, min)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub use create::{create, CreateOptions, Created};
 pub use exec::{exec, ExecOptions};
 pub use lifecycle::{delete, kill, pause, start, wait_gone};
 pub use resources::{sample, sample_any, update, Sample};
-pub use state::{ContainerDir, State, Status};
+pub use state::{ContainerDir, HookState, State, Status};
 
 use crate::util;
 
@@ -33,6 +33,8 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::Error),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::Error),
+    #[error(transparent)]
+    Spawn(#[from] crate::process::spawn::Error),
     /// An error the container's init reported while setting the container up.
     #[error("container init: {0}")]
     Init(String),
@@ -93,9 +95,9 @@ impl Container {
         crate::config::parse_json(self.state.config.get().as_bytes()).ok()
     }
 
-    /// The state of runtime.md ("State"), as `berth state` prints it and hooks receive it.
+    /// The state of runtime.md ("State"), as hooks receive it.
     pub fn hook_state(&self, status: Status) -> String {
-        hook_state(&self.state, status.as_str())
+        self.state.hook_state(status).to_json()
     }
 
     pub fn oci_state(&self, status: Status) -> serde_json::Value {
@@ -106,20 +108,6 @@ impl Container {
 /// Go encodes a map with its keys sorted.
 fn sorted(m: &std::collections::HashMap<String, String>) -> std::collections::BTreeMap<&String, &String> {
     m.iter().collect()
-}
-
-/// The state hooks read on stdin: the spec's State (runtime.md "State"), in the order of
-/// its fields as runc writes them (pid omitted when 0, annotations when empty).
-pub fn hook_state(s: &State, status: &str) -> String {
-    let mut v = serde_json::json!({"ociVersion": crate::SPEC_VERSION, "id": s.id, "status": status});
-    if status != "stopped" && s.pid > 0 {
-        v["pid"] = s.pid.into();
-    }
-    v["bundle"] = serde_json::json!(s.bundle);
-    if !s.annotations.is_empty() {
-        v["annotations"] = serde_json::json!(sorted(&s.annotations));
-    }
-    v.to_string()
 }
 
 pub fn oci_state(s: &State, status: &str) -> serde_json::Value {

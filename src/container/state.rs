@@ -88,9 +88,13 @@ fn null_config() -> Box<serde_json::value::RawValue> {
     Box::default()
 }
 
-/// The container states of runtime.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The container states of runtime.md. `Creating` is only ever seen by hooks (the
+/// state createRuntime and createContainer hooks read) and the init: a container whose
+/// create has not finished is not listed as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
+    Creating,
     Created,
     Running,
     Paused,
@@ -100,6 +104,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -126,7 +131,7 @@ impl Status {
         match self {
             Status::Created | Status::Running => true,
             Status::Paused => ignore_paused,
-            Status::Stopped => false,
+            Status::Creating | Status::Stopped => false,
         }
     }
     /// runc: pause freezes a created or running container.
@@ -138,7 +143,46 @@ impl Status {
     }
     /// update and events need the container's cgroup, which exists until it stops.
     pub fn can_update(self) -> bool {
-        self != Status::Stopped
+        !matches!(self, Status::Creating | Status::Stopped)
+    }
+}
+
+/// The state of runtime.md ("State") as hooks read it on stdin and the init receives it
+/// in `Go`: runc's field order, pid omitted when 0 (a stopped container has none),
+/// annotations when empty, their keys sorted (Go encodes maps so).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pid: i32,
+    pub bundle: PathBuf,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+impl HookState {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl State {
+    pub fn hook_state(&self, status: Status) -> HookState {
+        HookState {
+            oci_version: crate::SPEC_VERSION.to_string(),
+            id: self.id.clone(),
+            status,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            bundle: self.bundle.clone(),
+            annotations: self.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
     }
 }
 

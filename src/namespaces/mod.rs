@@ -1,16 +1,30 @@
-//! Linux namespaces: which ones a container gets new (clone flags) and which it joins by
-//! path (setns), checked for the right type before anything is created.
+//! Linux namespaces: which ones a container gets new and which it joins by path (setns),
+//! checked for the right type before anything is created, and in which order.
 //!
 //! Who does what, and why:
-//! - new pid/net/ipc/uts/mount/user namespaces come from the clone of the init itself,
-//!   so the init is pid 1 of its pid namespace without a second fork;
+//! - the common case (nothing joined by path, or no user namespace involved): the new
+//!   pid/net/ipc/uts/mount/user namespaces come from the clone of the init itself, so
+//!   the init is pid 1 of its pid namespace without a second fork, and every namespace
+//!   the clone makes is owned by the new user namespace;
+//! - a user namespace joined by path, or a new one together with namespaces joined by
+//!   path (a Kubernetes pod with `hostUsers: false`: containerd's network namespace, the
+//!   sandbox's new user namespace), is crun's order (`Late`): the clone makes nothing;
+//!   the init joins what is given by path while it still has the host's rights (a
+//!   network namespace owned by the host's user namespace cannot be joined from inside
+//!   a new one: EPERM), enters the user namespace (setns, or unshare while the runtime
+//!   writes the id maps), then unshares the rest, which are then owned by that user
+//!   namespace; a new pid namespace needs one more fork there (unshare(CLONE_NEWPID)
+//!   only affects children);
+//! - every join (`join_all`, also `exec`'s) goes other types first, mount next (its
+//!   setns moves root and cwd), user last: with the host's rights any namespace can be
+//!   joined, from inside a user namespace only those it owns;
 //! - a pid namespace given by path is entered by the *parent* (setns of
-//!   pid_for_children) just around the clone, then left again, again without a second
-//!   fork (setns(CLONE_NEWPID) only affects children, so the init cannot join it itself);
-//! - the cgroup namespace is unshared by the init after the parent moved it into its
-//!   cgroup, so that the namespace's root is the container's cgroup;
+//!   pid_for_children) just around the clone, then left again (process/spawn.rs);
+//! - the cgroup namespace is unshared by the init once it is in its cgroup, so that the
+//!   namespace's root is the container's cgroup;
 //! - the time namespace is unshared by the init, which writes the offsets while no
-//!   process is in it yet; execve then moves the init into it (time_for_children).
+//!   process is in it yet; execve then moves the init into it (time_for_children). With a
+//!   user namespace the runtime makes it (`TimeForChild`).
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
@@ -72,13 +86,28 @@ pub struct Join {
     pub file: File,
 }
 
+/// crun's order (see the top of this module): what the init does after its joins.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Late {
+    /// The user namespace is new: the init unshares it and the runtime writes its maps.
+    pub new_user: bool,
+    /// The namespaces to unshare once in the user namespace.
+    pub flags: u64,
+    /// `flags` holds CLONE_NEWPID: the init forks the process that is pid 1 there.
+    pub fork: bool,
+}
+
 /// What the container's namespaces need from the clone and from the init.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Flags for the init's clone.
     pub clone_flags: u64,
-    /// Namespaces the init joins by path, user first, mount last.
+    /// Namespaces the init joins by path, in `join_all`'s order.
     pub joins: Vec<Join>,
+    /// Set when the user namespace comes after the joins (crun's order).
+    pub late: Option<Late>,
+    /// The init enters a user namespace, new or joined.
+    pub enters_user: bool,
     /// A pid namespace the parent enters around the clone.
     pub pid_join: Option<Join>,
     pub new_user: bool,
@@ -134,16 +163,38 @@ impl Plan {
                 },
             }
         }
-        let rank = |t: LinuxNamespaceType| match t {
-            LinuxNamespaceType::User => 0,
-            LinuxNamespaceType::Mount => 2,
-            _ => 1,
-        };
-        plan.joins.sort_by_key(|j| rank(j.typ));
-        plan.time_by_runtime = plan.new_time && plan.new_user;
+        plan.joins.sort_by_key(|j| join_rank(j.typ));
+        let user_joined = plan.joins.iter().any(|j| j.typ == LinuxNamespaceType::User);
+        plan.enters_user = plan.new_user || user_joined;
         plan.inherit_mount = plan.clone_flags & libc::CLONE_NEWNS as u64 == 0 && !plan.joins.iter().any(|j| j.typ == LinuxNamespaceType::Mount);
+        if user_joined || (plan.new_user && !plan.joins.is_empty()) {
+            let flags = plan.clone_flags & !(libc::CLONE_NEWUSER as u64);
+            plan.late = Some(Late { new_user: plan.new_user, flags, fork: flags & libc::CLONE_NEWPID as u64 != 0 });
+            plan.clone_flags = 0;
+        }
+        plan.time_by_runtime = plan.new_time && plan.enters_user;
         Ok(plan)
     }
+}
+
+/// The order of joins: other types, then mount (its setns moves root and cwd), then
+/// user (from inside it only the namespaces it owns can be joined).
+fn join_rank(t: LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 2,
+        LinuxNamespaceType::Mount => 1,
+        _ => 0,
+    }
+}
+
+/// Joins `joins` in `join_rank`'s order (the caller still has the host's rights).
+pub fn join_all(joins: &[Join]) -> Result<(), Error> {
+    let mut order: Vec<&Join> = joins.iter().collect();
+    order.sort_by_key(|j| join_rank(j.typ));
+    for j in order {
+        setns(j.file.as_raw_fd(), j.typ, &j.path)?;
+    }
+    Ok(())
 }
 
 pub fn setns(fd: RawFd, typ: LinuxNamespaceType, path: &Path) -> Result<(), Error> {

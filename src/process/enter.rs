@@ -1,18 +1,18 @@
 //! A process entering a running container (`exec`): the child of `berth exec`'s clone.
 //!
 //! It is born in the container's pid namespace (the parent entered it around the clone,
-//! as for `create`), so no second fork is needed. It joins the other namespaces of the
-//! container's init (user first, mount last: joining the mount namespace also moves its
-//! root and cwd into the container; the v1 cgroups first, while the host's cgroup mounts
-//! are still in view), waits for `Go`,
+//! as for `create`), so no second fork is needed. It joins the v1 cgroups first, while
+//! the host's cgroup mounts are still in view, then the other namespaces of the
+//! container's init (namespaces::join_all: user last; joining the mount namespace also
+//! moves its root and cwd into the container), waits for `Go`,
 //! then does what the init does before exec. Success is the sync socket closing on exec
 //! (close-on-exec); a failure is sent as an `Error` message.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 use oci_spec::runtime::Process;
 
-use super::sync::{Channel, Msg};
+use super::sync::{FromInit, InitEnd, ToInit};
 use super::{attrs, identity, Error};
 use crate::namespaces::{self, Join};
 use crate::util::procfs::ProcFs;
@@ -22,7 +22,7 @@ pub struct EnterArgs<'a> {
     pub joins: &'a [Join],
     /// The cgroup to join (cgroup2 by CLONE_INTO_CGROUP, v1 hierarchies by the child).
     pub cgroup: &'a crate::cgroups::Cgroup,
-    pub sync: &'a Channel,
+    pub sync: &'a InitEnd,
     pub console: Option<RawFd>,
     pub preserve_fds: u32,
     pub parent_pid: i32,
@@ -30,8 +30,6 @@ pub struct EnterArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Connected to the profile's listenerPath, when it has notify rules.
     pub seccomp_listener: Option<RawFd>,
-    /// The container's state, sent with a seccomp listener fd.
-    pub state: &'a str,
 }
 
 /// The child's entry point. Never returns.
@@ -39,11 +37,11 @@ pub fn run(a: &EnterArgs) -> ! {
     let code = match enter(a) {
         Ok(ready) => {
             let err = ready.exec();
-            let _ = a.sync.send(&Msg::Error(err.to_string()));
+            let _ = a.sync.send(&FromInit::Error(err.to_string()));
             255
         }
         Err(e) => {
-            let _ = a.sync.send(&Msg::Error(e.to_string()));
+            let _ = a.sync.send(&FromInit::Error(e.to_string()));
             255
         }
     };
@@ -70,13 +68,12 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
         attrs::set_cpu_affinity(cpus, "process.execCPUAffinity.initial")?;
     }
     a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
-    for j in a.joins {
-        namespaces::setns(j.file.as_raw_fd(), j.typ, &j.path)?;
-    }
-    match a.sync.recv() {
-        Ok(Some(Msg::Go(_))) => {}
+    namespaces::join_all(a.joins)?;
+    // The container's state, sent with a seccomp listener fd.
+    let state = match a.sync.recv() {
+        Ok(ToInit::Go(s)) => s.to_json(),
         other => return Err(Error::Sync(format!("expected Go, got {other:?}"))),
-    }
+    };
     nix::unistd::setsid().map_err(|e| Error::Sys("setsid".into(), e))?;
     // Our own procfs, in the container's pid namespace (util::procfs: never the
     // container's /proc, which the container controls).
@@ -90,7 +87,7 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
     }
     let seccomp = a.seccomp.map(|compiled| identity::Seccomp {
         compiled,
-        listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: a.state }),
+        listener: a.seccomp_listener.map(|socket| crate::seccomp::Listener { socket, state: &state }),
     });
     // .final: once in the container's cgroup, for the process itself.
     if let Some(cpus) = affinity.and_then(|x| x.cpu_affinity_final().as_deref()) {

@@ -3,36 +3,45 @@
 //! until `start` releases it, and execs the user's program. berth is never re-executed:
 //! the init is a fork of `create`, with the spec already parsed in its memory.
 //!
-//! Order of steps (and why):
+//! Order of steps (and why); the messages are those of process/sync.rs:
 //!  1. close the state-dir lock (else `start` would wait for us forever), die with the
 //!     parent until Ready (PDEATHSIG), become non-dumpable (no /proc/<pid>/mem, exe
 //!     access from the container's processes while we still hold runtime fds);
-//!  2. with a user namespace (new: id maps needed; joined: host paths may vanish) or a
-//!     mount or cgroup namespace joined by path, pass the cgroup gate at once (below);
-//!  3. join the namespaces by path; unshare time (offsets written while the namespace
-//!     is empty); new session;
-//!  4. rootfs: the first mounts, then the cgroup gate: wait for `Go` (the parent has
-//!     written our id maps, made the cgroup and its limits meanwhile), join the v1
+//!  2. namespaces. crun's order (`Late`: a user namespace joined by path, or a new one
+//!     with namespaces joined by path): join the v1 cgroups (made before the clone on
+//!     this path) while host paths and rights are ours; join by path (other types, mount,
+//!     user); unshare the user namespace (`UserNs`, the runtime writes the maps,
+//!     `IdMaps`); unshare the rest, and with a new pid namespace fork the real init
+//!     (`Pid`). Otherwise the clone made them: with a new user namespace, or a mount or
+//!     cgroup namespace joined by path, pass the cgroup gate first (below; the id maps are
+//!     written by then, host paths still reachable), then join by path. Then become the
+//!     user namespace's root; unshare time (offsets written while the namespace is empty);
+//!     new session; loopback up;
+//!  3. rootfs, first part (`rootfs::prepare`): the mounts up to the first cgroup mount;
+//!  4. the cgroup gate, if not passed yet: `Go` (the parent has written our id maps, made
+//!     the cgroup and its limits meanwhile, and sends the state hooks get), join the v1
 //!     hierarchies ourselves (we were born in the cgroup2 one; see Cgroup::join_v1_self
-//!     for why not the parent), unshare cgroup (rooted at our cgroup now); the cgroup
-//!     mount and the rest, /dev; prestart/createRuntime hooks run by the parent;
+//!     for why not the parent), unshare cgroup (rooted at our cgroup now);
+//!  5. rootfs, second part (`Partial::finish`): cgroup mounts, the rest, /dev;
+//!     prestart/createRuntime hooks run by the parent (`Hooks`, `HooksDone`);
 //!     createContainer hooks run here; pivot_root;
-//!  5. hostname, domainname, sysctl, then masked/read-only paths and a read-only root
+//!  6. hostname, domainname, sysctl, then masked/read-only paths and a read-only root
 //!     (sysctl first: /proc/sys is usually read-only); rlimits, oom_score_adj,
 //!     personality, I/O priority, scheduler; find the program;
-//!  6. close every fd we do not need, drop the bounding set, change user, chdir (checked
+//!  7. close every fd we do not need, drop the bounding set, change user, chdir (checked
 //!     to be inside the root), set the capability sets, no_new_privs;
-//!  7. Ready; wait for Saved (the runtime has written state.json: until then we exit if
-//!     it dies); wait on exec.fifo; startContainer hooks; execve.
+//!  8. `Ready`; wait for `Saved` (the runtime has written state.json: until then we exit
+//!     if it dies); wait on exec.fifo; startContainer hooks; execve.
 
 use std::os::fd::RawFd;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::sync::{Channel, Msg};
+use super::sync::{FromInit, InitEnd, ToInit};
 use super::{attrs, identity, Error};
 use crate::cgroups::Cgroup;
+use crate::container::{HookState, Status};
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs;
@@ -49,7 +58,7 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub ns: &'a Plan,
     pub cgroup: &'a Cgroup,
-    pub sync: &'a Channel,
+    pub sync: &'a InitEnd,
     /// exec.fifo, opened read-write by the parent: a blocking read waits for `start`.
     pub fifo_fd: RawFd,
     pub lock_fd: RawFd,
@@ -74,7 +83,7 @@ pub struct InitArgs<'a> {
 /// What is left to do after `Ready`.
 struct Prepared {
     ready: identity::Ready,
-    state_json: String,
+    state: HookState,
 }
 
 /// The init's entry point. Never returns.
@@ -82,7 +91,7 @@ pub fn run(a: &InitArgs) -> ! {
     let code = match setup(a) {
         Ok(p) => wait_and_exec(a, p),
         Err(e) => {
-            let _ = a.sync.send(&Msg::Error(e.to_string()));
+            let _ = a.sync.send(&FromInit::Error(e.to_string()));
             1
         }
     };
@@ -90,12 +99,12 @@ pub fn run(a: &InitArgs) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn recv(sync: &Channel) -> Result<Msg, Error> {
-    match sync.recv() {
-        Ok(Some(m)) => Ok(m),
-        Ok(None) => Err(Error::Sync("the runtime went away".into())),
-        Err(e) => Err(Error::Sync(e.to_string())),
-    }
+fn recv(sync: &InitEnd) -> Result<ToInit, Error> {
+    sync.recv().map_err(|e| Error::Sync(e.to_string()))
+}
+
+fn send(sync: &InitEnd, m: &FromInit) -> Result<(), Error> {
+    sync.send(m).map_err(|e| Error::Sync(e.to_string()))
 }
 
 fn setup(a: &InitArgs) -> Result<Prepared, Error> {
@@ -112,16 +121,18 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     }
     let spec = a.spec;
     let linux = spec.linux().as_ref();
-    let gate = CgroupGate { a, state_json: std::cell::RefCell::new(None) };
-    let by_path = |t: LinuxNamespaceType| a.ns.joins.iter().any(|j| j.typ == t);
-    let early = a.ns.new_user || by_path(LinuxNamespaceType::User) || by_path(LinuxNamespaceType::Mount) || by_path(LinuxNamespaceType::Cgroup);
-    if early {
-        gate.pass(false)?;
+    let mut gate = CgroupGate { a, state: None, v1_joined: false };
+    match a.ns.late {
+        Some(late) => enter_late(a, &mut gate, late)?,
+        None => {
+            let by_path = |t: LinuxNamespaceType| a.ns.joins.iter().any(|j| j.typ == t);
+            if a.ns.new_user || by_path(LinuxNamespaceType::Mount) || by_path(LinuxNamespaceType::Cgroup) {
+                gate.pass(false)?;
+            }
+            namespaces::join_all(&a.ns.joins)?;
+        }
     }
-    for j in a.ns.joins.iter().filter(|j| j.typ == LinuxNamespaceType::User) {
-        namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
-    }
-    if a.ns.new_user {
+    if a.ns.enters_user {
         // Become the namespace's root (the mapping of our host uid may not be 0).
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys("setresgid(0) in the user namespace"))?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(sys("setresuid(0) in the user namespace"))?;
@@ -129,10 +140,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     // Our own procfs, in our pid namespace: every /proc write of the set-up goes through
     // it, never through the container's /proc (util::procfs).
     let proc = ProcFs::private().map_err(|e| Error::Other(format!("procfs: {e}")))?;
-    for j in a.ns.joins.iter().filter(|j| j.typ != LinuxNamespaceType::User) {
-        namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
-    }
-    if early && a.ns.new_cgroup {
+    if gate.state.is_some() && a.ns.new_cgroup {
         // After the joins: owned by the container's user namespace.
         namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
     }
@@ -145,26 +153,26 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         crate::namespaces::loopback_up().map_err(|e| Error::Other(format!("bring up lo: {e}")))?;
     }
 
-    let pass = || gate.pass(true).map_err(|e| e.to_string());
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
         bundle: a.bundle,
-        in_userns: a.ns.new_user,
+        in_userns: a.ns.enters_user,
         cgroup: a.cgroup,
         new_cgroupns: a.ns.new_cgroup,
-        cgroup_gate: &pass,
         bind_trees: a.bind_trees,
     };
-    if !a.ns.inherit_mount {
-        rootfs::prepare(&setup)?;
-    }
+    let partial = if a.ns.inherit_mount { None } else { Some(rootfs::prepare(&setup)?) };
     gate.pass(true)?;
-    let state_json = gate.state_json.take().unwrap_or_default();
+    if let Some(p) = partial {
+        p.finish()?;
+    }
+    let state = gate.state.take().ok_or_else(|| Error::Sync("no Go".into()))?;
+    let state_json = state.to_json();
     if a.runtime_hooks {
-        a.sync.send(&Msg::Hooks).map_err(|e| Error::Sync(e.to_string()))?;
+        send(a.sync, &FromInit::Hooks)?;
         match recv(a.sync)? {
-            Msg::HooksDone => {}
+            ToInit::HooksDone => {}
             other => return Err(Error::Sync(format!("unexpected {other:?}"))),
         }
     }
@@ -227,12 +235,50 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     // race with our prctl.
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    a.sync.send(&Msg::Ready).map_err(|e| Error::Sync(e.to_string()))?;
+    send(a.sync, &FromInit::Ready)?;
     match recv(a.sync)? {
-        Msg::Saved => {}
+        ToInit::Saved => {}
         other => return Err(Error::Sync(format!("expected Saved, got {other:?}"))),
     }
-    Ok(Prepared { ready, state_json })
+    Ok(Prepared { ready, state })
+}
+
+/// crun's order (see namespaces.rs): the cgroup first (v1 hierarchies joined while their
+/// host paths are ours; the runtime made them before the clone on this path), then the
+/// joins with the host's rights, then the user namespace, then the rest. With a new pid
+/// namespace the process that continues from here is a fork: pid 1 there.
+fn enter_late(a: &InitArgs, gate: &mut CgroupGate, late: namespaces::Late) -> Result<(), Error> {
+    a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
+    gate.v1_joined = true;
+    namespaces::join_all(&a.ns.joins)?;
+    if late.new_user {
+        namespaces::unshare(libc::CLONE_NEWUSER, "user")?;
+        send(a.sync, &FromInit::UserNs)?;
+        match recv(a.sync)? {
+            ToInit::IdMaps => {}
+            other => return Err(Error::Sync(format!("expected IdMaps, got {other:?}"))),
+        }
+    }
+    namespaces::unshare((late.flags & !(libc::CLONE_NEWPID as u64)) as libc::c_int, "the container's")?;
+    if !late.fork {
+        return Ok(());
+    }
+    namespaces::unshare(libc::CLONE_NEWPID, "pid")?;
+    // SAFETY: single-threaded; the child continues with a copy of our memory, as after
+    // the first clone.
+    match unsafe { libc::fork() } {
+        -1 => Err(Error::Sys("fork pid 1".into(), nix::errno::Errno::last())),
+        0 => {
+            // The runtime reads EOF on the sync channel (its only peer death signal for
+            // us from now on): no parent-death signal, our parent exits at once.
+            Ok(())
+        }
+        pid => {
+            let code = if a.sync.send(&FromInit::Pid(pid)).is_ok() { 0 } else { 1 };
+            // SAFETY: the first process's work is done; leave without destructors.
+            unsafe { libc::_exit(code) }
+        }
+    }
 }
 
 /// The point from which the init is in its cgroup: `Go` received (id maps written, the
@@ -242,23 +288,27 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
 struct CgroupGate<'a> {
     a: &'a InitArgs<'a>,
     /// The container's state as `Go` carried it (for the hooks); None until passed.
-    state_json: std::cell::RefCell<Option<String>>,
+    state: Option<HookState>,
+    /// crun's order joined them before anything else.
+    v1_joined: bool,
 }
 
 impl CgroupGate<'_> {
-    fn pass(&self, unshare_cgroupns: bool) -> Result<(), Error> {
-        if self.state_json.borrow().is_some() {
+    fn pass(&mut self, unshare_cgroupns: bool) -> Result<(), Error> {
+        if self.state.is_some() {
             return Ok(());
         }
         let state = match recv(self.a.sync)? {
-            Msg::Go(s) => s,
-            other => return Err(Error::Sync(format!("unexpected {other:?}"))),
+            ToInit::Go(s) => s,
+            other => return Err(Error::Sync(format!("expected Go, got {other:?}"))),
         };
-        self.a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
+        if !self.v1_joined {
+            self.a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
+        }
         if unshare_cgroupns && self.a.ns.new_cgroup {
             namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
         }
-        *self.state_json.borrow_mut() = Some(state);
+        self.state = Some(state);
         Ok(())
     }
 }
@@ -289,7 +339,7 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
     unsafe {
         libc::close(a.sync.raw());
     }
-    let state = p.state_json.replace("\"status\":\"creating\"", "\"status\":\"running\"");
+    let state = HookState { status: Status::Running, ..p.state }.to_json();
     // A hook without env gets the process's final env (HOME added), as runc's.
     if let Err(e) = hooks::run_all(a.spec.hooks().as_ref(), Kind::StartContainer, &state, hooks::Context { cwd: None, env: Some(&p.ready.env) }) {
         eprintln!("berth: {e}");

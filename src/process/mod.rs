@@ -9,6 +9,7 @@ pub mod identity;
 pub mod init;
 pub mod rlimits;
 pub mod seal;
+pub mod spawn;
 pub mod sync;
 pub mod user;
 

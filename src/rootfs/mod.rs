@@ -33,9 +33,6 @@ pub enum Error {
     Device { path: String, reason: String },
     #[error("{0}: {1}")]
     Io(String, io::Error),
-    /// The cgroup gate's own error, already worded.
-    #[error("{0}")]
-    Gate(String),
 }
 
 /// What the rootfs set-up needs to know besides the spec.
@@ -46,10 +43,6 @@ pub struct Setup<'a> {
     pub in_userns: bool,
     pub cgroup: &'a Cgroup,
     pub new_cgroupns: bool,
-    /// Called before the first cgroup mount, or after the other mounts when there is
-    /// none, and so always before device nodes are made: from then on the init must be
-    /// in its cgroup (the mounts before it overlap with the runtime making that cgroup).
-    pub cgroup_gate: &'a dyn Fn() -> Result<(), String>,
     /// Bind sources the runtime opened before the init entered its user namespace (see
     /// `open_bind_sources`), by mounts[] index.
     pub bind_trees: &'a [Option<OwnedFd>],
@@ -101,8 +94,21 @@ fn is_dev(dest: &Path) -> bool {
     paths::relative(dest).components().map(|c| c.as_os_str()).eq(["dev"])
 }
 
-/// Everything before pivot_root.
-pub fn prepare(s: &Setup) -> Result<(), Error> {
+/// The set-up before pivot_root, in two parts with the init's cgroup gate between them
+/// (init.rs): `prepare` makes the mounts that need no cgroup, up to the first cgroup
+/// mount; `Partial::finish` the cgroup mounts, the rest and the device nodes, which must
+/// be made once the init is in its cgroup (device access is the cgroup's to allow).
+pub struct Partial<'a> {
+    s: &'a Setup<'a>,
+    root: OwnedFd,
+    /// The next mounts[] entry to make.
+    next: usize,
+    dev_from_host: bool,
+}
+
+/// Propagation, the bind of the rootfs onto itself, and the mounts before the first
+/// cgroup mount (all of them when there is none).
+pub fn prepare<'a>(s: &'a Setup<'a>) -> Result<Partial<'a>, Error> {
     let linux = s.spec.linux().as_ref();
     // The config's rootfsPropagation, as runc: "/" gets it now, except unbindable, which
     // would refuse the bind of the rootfs below; finalize applies it (again) after the pivot.
@@ -119,42 +125,60 @@ pub fn prepare(s: &Setup) -> Result<(), Error> {
     // pivot_root needs the new root to be a mount point.
     mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|source| Error::Mount { what: format!("bind rootfs {}", s.rootfs.display()), source })?;
-    let root = open_dir(s.rootfs)?;
-    let root_fd = root.as_raw_fd();
-    let mut dev_from_host = false;
-    for (index, m) in s.spec.mounts().iter().flatten().enumerate() {
-        let mut options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
-        if is_dev(m.destination()) && !options.flags.contains(MsFlags::MS_BIND) {
-            // As runc: a read-only /dev is made read-only only in finalize, once its
-            // nodes and the mounts below it (/dev/pts, /dev/shm, ...) are made.
-            options.flags.remove(MsFlags::MS_RDONLY);
+    let mut p = Partial { s, root: open_dir(s.rootfs)?, next: 0, dev_from_host: false };
+    p.mount_entries(true)?;
+    Ok(p)
+}
+
+impl Partial<'_> {
+    /// The cgroup mounts and the entries after them, then /dev's nodes.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.mount_entries(false)?;
+        if !self.dev_from_host {
+            let mut nodes = devices::defaults();
+            for (i, d) in self.s.spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
+                let n = devices::from_spec(i, d)?;
+                nodes.retain(|x| x.path != n.path);
+                nodes.push(n);
+            }
+            for n in &nodes {
+                devices::create(self.root.as_raw_fd(), n, self.s.in_userns)?;
+            }
+            devices::symlinks(self.root.as_raw_fd())?;
         }
-        let (typ, source) = type_and_source(m, &options, s.bundle);
-        if is_dev(m.destination()) && options.flags.contains(MsFlags::MS_BIND) {
-            dev_from_host = true;
-        }
-        if typ == "cgroup" || typ == "cgroup2" {
-            (s.cgroup_gate)().map_err(Error::Gate)?;
-            mount_cgroup(root_fd, index, m.destination(), &options, s)?;
-            continue;
-        }
-        let entry = mounts::Entry { index, destination: m.destination(), typ, source, options, tree: s.bind_trees.get(index).and_then(Option::as_ref) };
-        mounts::mount_entry(root_fd, &entry, s.in_userns)?;
+        Ok(())
     }
-    (s.cgroup_gate)().map_err(Error::Gate)?;
-    if !dev_from_host {
-        let mut nodes = devices::defaults();
-        for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
-            let n = devices::from_spec(i, d)?;
-            nodes.retain(|x| x.path != n.path);
-            nodes.push(n);
+
+    /// Makes mounts[] entries from `next` on; with `stop_at_cgroup`, up to (not including)
+    /// the first cgroup mount.
+    fn mount_entries(&mut self, stop_at_cgroup: bool) -> Result<(), Error> {
+        let s = self.s;
+        let root_fd = self.root.as_raw_fd();
+        for (index, m) in s.spec.mounts().iter().flatten().enumerate().skip(self.next) {
+            let mut options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+            if is_dev(m.destination()) && !options.flags.contains(MsFlags::MS_BIND) {
+                // As runc: a read-only /dev is made read-only only in finalize, once its
+                // nodes and the mounts below it (/dev/pts, /dev/shm, ...) are made.
+                options.flags.remove(MsFlags::MS_RDONLY);
+            }
+            let (typ, source) = type_and_source(m, &options, s.bundle);
+            let cgroup = typ == "cgroup" || typ == "cgroup2";
+            if cgroup && stop_at_cgroup {
+                return Ok(());
+            }
+            self.next = index + 1;
+            if is_dev(m.destination()) && options.flags.contains(MsFlags::MS_BIND) {
+                self.dev_from_host = true;
+            }
+            if cgroup {
+                mount_cgroup(root_fd, index, m.destination(), &options, s)?;
+                continue;
+            }
+            let entry = mounts::Entry { index, destination: m.destination(), typ, source, options, tree: s.bind_trees.get(index).and_then(Option::as_ref) };
+            mounts::mount_entry(root_fd, &entry, s.in_userns)?;
         }
-        for n in &nodes {
-            devices::create(root_fd, n, s.in_userns)?;
-        }
-        devices::symlinks(root_fd)?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Makes the mount that holds `dir` private: found by its mount id (statx), its mount point

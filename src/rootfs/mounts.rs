@@ -298,7 +298,17 @@ pub fn mount_entry(root: RawFd, e: &Entry, in_userns: bool) -> Result<(), Error>
         data.extend(e.options.data.iter().cloned());
         let source = e.source.as_deref().map(|p| p.to_string_lossy().into_owned());
         let attrs = if copy_up { attrs_of(per_mount) & !m::ATTR_RDONLY } else { attrs_of(per_mount) };
-        let tree = m::new_fs(e.typ, Some(source.as_deref().unwrap_or(e.typ)), &data, attrs).map_err(|err| mount_err("mount", err))?;
+        let tree = match m::new_fs(e.typ, Some(source.as_deref().unwrap_or(e.typ)), &data, attrs) {
+            // As runc: a user namespace that does not own the network namespace (a pod's,
+            // joined by path) may not mount sysfs; the runtime's /sys is bound instead,
+            // with the entry's flags.
+            Err(err) if e.typ == "sysfs" && in_userns && err.raw_os_error() == Some(libc::EPERM) => {
+                let t = m::clone_tree(libc::AT_FDCWD, Path::new("/sys"), true).map_err(|err| mount_err("bind /sys", err))?;
+                m::set_attr(&t, false, &remount_attr(per_mount, in_userns)).map_err(|err| mount_err("flags", err))?;
+                t
+            }
+            r => r.map_err(|err| mount_err("mount", err))?,
+        };
         if copy_up {
             copy_up_into = Some(attrs_of(per_mount) & m::ATTR_RDONLY != 0);
         }
