@@ -271,6 +271,14 @@ fn a_user_namespaced_pod_joins_the_pods_network_namespace() {
     let c = pod_container(&mut t, spid, &net.path(), &["sh", "-c", POD_PROBE]);
     let out = t.run(&c, "app");
     check(&out.ok().stdout, "pod container", "berth", true);
+    // A volume as containerd >= 2.0 gives a user-namespaced pod: idmapped with the pod's
+    // mappings (the joined user namespace's), so the host's root-owned files are root's.
+    let vol = t.tmp.join("volume");
+    fs::create_dir_all(&vol).unwrap();
+    fs::write(vol.join("f"), "x").unwrap();
+    let mut c = pod_container(&mut t, spid, &net.path(), &["stat", "-c", "%u:%g", "/mnt/f"]);
+    c.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "bind", "source": vol, "options": ["rbind", "ridmap"]}));
+    assert_eq!(t.run(&c, "vol").ok().stdout.trim(), "0:0", "idmapped with the joined user namespace");
     let c = pod_container(&mut t, spid, &net.path(), &["sleep", "100"]);
     t.create(&c, "app2").ok();
     t.berth(&["start", "app2"]).ok();

@@ -170,3 +170,78 @@ fn sysctl_is_written() {
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"});
     assert_eq!(t.run(&b, "s").ok().stdout, "1\n12345\n");
 }
+
+/// config.md "Mounts": uidMappings/gidMappings "The mapping to convert UIDs from the
+/// source file system to the destination mount point ... SHOULD be implemented using
+/// mount_setattr(MOUNT_ATTR_IDMAP)"; runc's `idmap`/`ridmap` without mappings use the
+/// container's user namespace's. Before issue 18 both were accepted and ignored.
+#[test]
+fn idmapped_bind_mounts_show_owners_through_their_mapping() {
+    use std::os::unix::fs::{chown, MetadataExt};
+    let mut t = T::new("idmap");
+    let src = t.tmp.join("shared");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("root-owned"), "r").unwrap();
+    fs::write(src.join("u1000"), "u").unwrap();
+    chown(src.join("u1000"), Some(1000), Some(1000)).unwrap();
+    // Writable by the container's root whichever way it reaches the directory.
+    fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let probe = "stat -c %u:%g /plain/root-owned /idmapped/root-owned /idmapped/u1000 /own/u1000 /own/root-owned; touch /idmapped/made-inside";
+    let mut b = t.bundle(&["sh", "-c", probe]);
+    // Mount points made beforehand: the container's root may not create them in a
+    // rootfs that is the host root's.
+    let root = t.private_rootfs();
+    for d in ["plain", "idmapped", "own"] {
+        fs::create_dir(root.join(d)).unwrap();
+    }
+    b.config["root"]["path"] = json!(root);
+    let maps = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = maps.clone();
+    b.config["linux"]["gidMappings"] = maps;
+    let one = json!([{"containerID": 1000, "hostID": 100000, "size": 1}]);
+    let s = src.display().to_string();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/plain", "type": "bind", "source": s, "options": ["bind"]}));
+    mounts.push(json!({"destination": "/idmapped", "type": "bind", "source": s, "options": ["bind", "idmap"]}));
+    mounts.push(json!({"destination": "/own", "type": "bind", "source": s, "options": ["rbind", "ridmap"], "uidMappings": one, "gidMappings": one}));
+    let out = t.run(&b, "idm");
+    out.ok();
+    let got: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        got,
+        [
+            "65534:65534", // not mapped: the host's root is nobody in the user namespace
+            "0:0",         // through the container's mapping: root's again
+            "1000:1000",
+            "0:0", // the mount's own mapping: host 1000 is the container's root
+            "65534:65534",
+        ],
+        "{}",
+        out.stderr
+    );
+    // Written through the idmapped mount by the container's root (host uid 100000): the
+    // file on the source's filesystem is root's.
+    let made = fs::metadata(src.join("made-inside")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (0, 0));
+
+    // features reports it.
+    let f = t.berth(&["features"]).ok().json();
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], json!(true));
+    let opts = f["mountOptions"].as_array().unwrap();
+    assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")), "{opts:?}");
+}
+
+/// The spec's MUSTs on the fields, and runc's limits: refused before anything is made.
+#[test]
+fn idmapped_mounts_are_checked_before_create() {
+    let mut t = T::new("idmapbad");
+    let one = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let mut b = t.bundle(&["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/m", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"], "uidMappings": one}));
+    t.create(&b, "x").failed_with("mounts[").failed_with("gidMappings");
+    let mut b = t.bundle(&["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/m", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}));
+    t.create(&b, "y").failed_with("needs a user namespace");
+    assert!(t.berth(&["state", "x"]).code != 0 && t.berth(&["state", "y"]).code != 0);
+}

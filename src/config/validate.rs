@@ -55,7 +55,36 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), Error> {
         }
     }
     validate_hooks(spec)?;
+    validate_mounts(spec)?;
     validate_linux(spec)
+}
+
+/// Idmapped mounts (config.md "Mounts"): uidMappings "MUST be specified along with
+/// gidMappings" and the other way round; berth, as runc, idmaps bind mounts only, and
+/// `idmap` without the mount's own mappings uses the container's user namespace's.
+fn validate_mounts(spec: &Spec) -> Result<(), Error> {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
+    let has_userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User);
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let uid = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+        let gid = m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+        if uid != gid {
+            let (field, other) = if uid { ("gidMappings", "uidMappings") } else { ("uidMappings", "gidMappings") };
+            return Err(invalid(format!("mounts[{i}].{field}"), format!("must be given along with {other}")));
+        }
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        let idmap = opts.iter().any(|o| o == "idmap" || o == "ridmap");
+        if !idmap && !uid {
+            continue;
+        }
+        if !opts.iter().any(|o| o == "bind" || o == "rbind") {
+            return Err(invalid(format!("mounts[{i}].options"), "idmapped mounts are only supported for bind mounts"));
+        }
+        if !uid && !has_userns {
+            return Err(invalid(format!("mounts[{i}].options"), "idmap without uidMappings/gidMappings needs a user namespace for the container"));
+        }
+    }
+    Ok(())
 }
 
 /// SemVer 2.0.0: three numeric parts without leading zeros, then an optional pre-release
@@ -271,6 +300,16 @@ mod tests {
         let mut v = base();
         v["hostname"] = "h".into();
         assert_eq!(err_field(v), "hostname");
+        let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let mut v = base();
+        v["mounts"] = serde_json::json!([{"destination": "/m", "source": "/tmp", "options": ["bind", "idmap"], "uidMappings": map}]);
+        assert_eq!(err_field(v), "mounts[0].gidMappings");
+        let mut v = base();
+        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"], "uidMappings": map, "gidMappings": map}]);
+        assert_eq!(err_field(v), "mounts[0].options");
+        let mut v = base();
+        v["mounts"] = serde_json::json!([{"destination": "/m", "source": "/tmp", "options": ["rbind", "ridmap"]}]);
+        assert_eq!(err_field(v), "mounts[0].options", "no mappings and no user namespace");
         for key in ["/etc/group", "../../etc/passwd", "net/../../x", "kernel..x", "a b", ".", "net/", "a\\b", ""] {
             let mut v = base();
             v["linux"]["sysctl"] = serde_json::json!({ key: "1" });

@@ -163,7 +163,18 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let (parent_end, child_end) = sync::pair().map_err(io_err("socketpair"))?;
 
     let new_mount_ns = (plan.clone_flags | plan.late.map_or(0, |l| l.flags)) & libc::CLONE_NEWNS as u64 != 0;
-    let bind_trees = if plan.enters_user && new_mount_ns { crate::rootfs::open_bind_sources(&spec, &bundle)? } else { Vec::new() };
+    let bind_trees = if new_mount_ns {
+        use crate::rootfs::idmap::ContainerUserns;
+        let joined = plan.joins.iter().find(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User);
+        let userns = match (joined, linux) {
+            (Some(j), _) => ContainerUserns::Joined(j.file.as_raw_fd()),
+            (None, Some(l)) if plan.new_user => ContainerUserns::New(l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[])),
+            _ => ContainerUserns::None,
+        };
+        crate::rootfs::open_bind_sources(&spec, &bundle, plan.enters_user, &userns)?
+    } else {
+        Vec::new()
+    };
     let runtime_hooks = !hooks::list(spec.hooks().as_ref(), Kind::Prestart).is_empty()
         || !hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).is_empty();
     let own_pid = std::process::id() as i32;

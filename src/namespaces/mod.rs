@@ -225,6 +225,32 @@ pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
     Ok(())
 }
 
+/// A user namespace with these mappings and no process in it, as an fd (for
+/// MOUNT_ATTR_IDMAP): a child cloned into a new user namespace waits on a pipe while its
+/// maps are written and the namespace is opened, then exits (also if we die: EOF).
+pub fn user_ns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<std::os::fd::OwnedFd, Error> {
+    let err = |file: &'static str| move |source| Error::OpenOwn { file, source };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err("pipe")(e.into()))?;
+    let pid = crate::process::clone::clone_process(libc::CLONE_NEWUSER as u64, None).map_err(err("clone"))?;
+    if pid == 0 {
+        // SAFETY: the child: drop our copy of the write end, wait for EOF, leave.
+        unsafe {
+            libc::close(w.as_raw_fd());
+            let mut b = 0u8;
+            libc::read(r.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    drop(r);
+    let fd = write_id_maps(pid, uid, gid).and_then(|()| {
+        crate::util::fs::open_cloexec(Path::new(&format!("/proc/{pid}/ns/user"))).map(std::os::fd::OwnedFd::from).map_err(err("/proc/PID/ns/user"))
+    });
+    drop(w);
+    // SAFETY: reaping our own child, which exits on the pipe's EOF.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    fd
+}
+
 /// A time namespace the runtime made for the next child it clones: unshare(CLONE_NEWTIME)
 /// changes only the namespace of the caller's future children, so berth unshares, writes
 /// the offsets while no process is in the namespace, clones the init into it and returns

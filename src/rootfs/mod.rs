@@ -6,6 +6,7 @@
 
 mod copyup;
 mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod paths;
 mod pivot;
@@ -48,23 +49,35 @@ pub struct Setup<'a> {
     pub bind_trees: &'a [Option<OwnedFd>],
 }
 
-/// With a new user namespace, the init resolves paths as the namespace's root, which may
-/// not reach a bind source the host's root can (a 0700 directory, say). As runc, the
-/// runtime opens those sources first, as detached copies of the mounts (open_tree), which
-/// the init attaches. Only for a new mount namespace: one joined by path resolves sources
-/// inside itself.
-pub fn open_bind_sources(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, Error> {
+/// Bind sources the runtime opens before the clone, as detached copies of the mounts
+/// (open_tree) that the init attaches, by mounts[] index:
+/// - with a user namespace (`userns_init`), every bind source: the init resolves paths
+///   as the namespace's root, which may not reach a source the host's root can (a 0700
+///   directory, say), as runc does;
+/// - idmapped ones always, with the mapping applied (rootfs/idmap.rs).
+/// Only for a new mount namespace: one joined by path resolves sources inside itself.
+pub fn open_bind_sources(spec: &Spec, bundle: &Path, userns_init: bool, userns: &idmap::ContainerUserns) -> Result<Vec<Option<OwnedFd>>, Error> {
     let mut out = Vec::new();
-    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let any_idmap = mounts.iter().any(|m| m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap") || m.uid_mappings().is_some() || m.gid_mappings().is_some());
+    if !userns_init && !any_idmap {
+        return Ok(out);
+    }
+    let mut made = idmap::Namespaces::default();
+    for (index, m) in mounts.iter().enumerate() {
         let options = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
         let (typ, source) = type_and_source(m, &options, bundle);
         let bind = options.flags.contains(MsFlags::MS_BIND) && !options.flags.contains(MsFlags::MS_REMOUNT) && !matches!(typ, "cgroup" | "cgroup2");
-        let Some(src) = source.filter(|_| bind) else {
+        let idmapped = idmap::wanted(m, &options);
+        let Some(src) = source.filter(|_| bind && (userns_init || idmapped.is_some())) else {
             out.push(None);
             continue;
         };
         let tree = m::clone_tree(libc::AT_FDCWD, &src, options.flags.contains(MsFlags::MS_REC))
             .map_err(|e| Error::Config(format!("mounts[{index}].source"), format!("{}: {e}", src.display())))?;
+        if let Some(recursive) = idmapped {
+            idmap::apply(&tree, index, m, recursive, userns, &mut made)?;
+        }
         out.push(Some(tree));
     }
     Ok(out)

@@ -22,6 +22,9 @@ pub struct Options {
     pub recursive: m::Attr,
     /// `tmpcopyup`: a tmpfs starts with a copy of what the destination holds.
     pub copy_up: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true): every mount of an rbind): an
+    /// idmapped bind mount (rootfs/idmap.rs).
+    pub idmap: Option<bool>,
 }
 
 /// What a recursive mount option (`rro`, `rnosuid`, ...) does to the mount and every
@@ -108,7 +111,6 @@ const FLAG_OPTIONS: &[(&str, MsFlags, MsFlags)] = &[
     ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC), MsFlags::empty()),
     ("relatime", MsFlags::MS_RELATIME, MsFlags::empty()),
     ("remount", MsFlags::MS_REMOUNT, MsFlags::empty()),
-    ("ridmap", MsFlags::empty(), MsFlags::empty()),
     ("ro", MsFlags::MS_RDONLY, MsFlags::empty()),
     ("rw", MsFlags::empty(), MsFlags::MS_RDONLY),
     ("silent", MsFlags::MS_SILENT, MsFlags::empty()),
@@ -118,20 +120,19 @@ const FLAG_OPTIONS: &[(&str, MsFlags, MsFlags)] = &[
     ("sync", MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
 ];
 
-/// runc extensions accepted without a mount(2) flag (not in `features`: berth does not
-/// implement them yet). tmpcopyup is implemented (Options::copy_up).
-const ACCEPTED_EXTENSIONS: &[&str] = &["idmap", "ridmap"];
+/// runc's extensions, which are no mount(2) flag: Options::copy_up and Options::idmap.
+const EXTENSIONS: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
 
 /// Every option `features` reports: the flag, recursive and propagation options, from the
 /// tables parse_options itself uses.
 pub fn known_options() -> Vec<&'static str> {
-    let mut v: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).chain(RECURSIVE_OPTIONS.iter().copied()).chain(PROPAGATION_OPTIONS.iter().copied()).chain(["tmpcopyup"]).collect();
+    let mut v: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).chain(RECURSIVE_OPTIONS.iter().copied()).chain(PROPAGATION_OPTIONS.iter().copied()).chain(EXTENSIONS.iter().copied()).collect();
     v.sort_unstable();
     v
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default(), copy_up: false };
+    let mut o = Options { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive: m::Attr::default(), copy_up: false, idmap: None };
     for opt in opts {
         if let Some(r) = recursive_option(opt) {
             let a = &mut o.recursive;
@@ -158,7 +159,10 @@ pub fn parse_options(opts: &[String]) -> Options {
                 o.copy_up = true;
                 continue;
             }
-            None if ACCEPTED_EXTENSIONS.contains(&opt.as_str()) => (MsFlags::empty(), MsFlags::empty()),
+            None if opt == "idmap" || opt == "ridmap" => {
+                o.idmap = Some(opt == "ridmap" || o.idmap == Some(true));
+                continue;
+            }
             None => {
                 let other = opt.as_str();
                 if let Some(p) = propagation(other) {
