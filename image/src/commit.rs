@@ -67,7 +67,7 @@ impl Drop for Frozen {
 /// refuses them, or with `pause` freezes them.
 fn quiesce(dir: &Path, o: &Options) -> Result<Frozen, Error> {
     use berth::container::{Container, Runtime, Status};
-    let rt = Runtime { root: o.berth_root.clone(), systemd_cgroup: false };
+    let rt = Runtime { root: o.berth_root.clone(), systemd_cgroup: false, rootless: Runtime::rootless_auto() };
     let mut frozen = Frozen(Vec::new());
     for id in berth::container::state::list_ids(&o.berth_root).unwrap_or_default() {
         let Ok(c) = Container::load(&rt, &id) else { continue };

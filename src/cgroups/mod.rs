@@ -35,6 +35,17 @@ pub enum Error {
     Unsupported(String),
 }
 
+impl Error {
+    /// A directory or file the caller may not write (rootless: runc ignores these).
+    pub fn is_permission(&self) -> bool {
+        let source = match self {
+            Error::Io { source, .. } | Error::Write { source, .. } => source,
+            _ => return false,
+        };
+        source.kind() == io::ErrorKind::PermissionDenied || matches!(source.raw_os_error(), Some(libc::EPERM) | Some(libc::EROFS))
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
@@ -92,6 +103,12 @@ impl Cgroup {
             .map(|h| Dir { path: h.mountpoint.join(rel), mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 })
             .collect();
         Ok(Cgroup { dirs, created: Vec::new() })
+    }
+
+    /// Drops the cgroup2 (`v2`) or the v1 directories (rootless, unwritable ones); what
+    /// was made there stays in `created` for destroy.
+    pub fn without(&mut self, v2: bool) {
+        self.dirs.retain(|d| d.v2 != v2);
     }
 
     pub fn is_v2_only(&self) -> bool {

@@ -11,9 +11,10 @@ pub struct Cli {
     /// runc's path to criu: accepted (checkpoint and restore are not supported)
     #[arg(long, global = true)]
     pub criu: Option<String>,
-    /// Root directory for storage of container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Root directory for storage of container state (default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth when rootless)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -26,7 +27,7 @@ pub struct Cli {
     /// Use systemd cgroup paths (slice:prefix:name)
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (accepted for compatibility)
+    /// Rootless mode: true, false or auto (rootless unless run by root)
     /// (Not global: `spec --rootless` is the spec command's own flag.)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,

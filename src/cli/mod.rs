@@ -96,7 +96,14 @@ pub fn main() -> i32 {
         // runc without a command prints its help.
         return print_help(None);
     };
-    let rt = Runtime { root: cli.root.clone(), systemd_cgroup: cli.systemd_cgroup };
+    let rootless = match cli.rootless.as_deref() {
+        None | Some("auto") => Runtime::rootless_auto(),
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => return report(fail(format!("invalid --rootless value {other:?}: use true, false or auto"))),
+    };
+    let root = cli.root.clone().unwrap_or_else(|| Runtime::default_root(rootless));
+    let rt = Runtime { root, systemd_cgroup: cli.systemd_cgroup, rootless };
     match dispatch(&rt, command) {
         Ok(code) => code,
         Err(f) => report(f),

@@ -146,15 +146,13 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let console = console.map(|c| above(c, min_fd)).transpose()?;
     let listener = listener.map(|c| above(c, min_fd)).transpose()?;
     let resources = linux.and_then(|l| l.resources().as_ref());
-    // crun's order (namespaces.rs) joins the v1 hierarchies before anything else.
-    let limits_first = cgroup.is_v2_only() || plan.late.is_some();
-    let made = cgroup.make(true);
-    undo.cgroup = Some(cgroup.clone());
-    made?;
+    // crun's order (namespaces.rs) joins the v1 hierarchies before anything else;
+    // rootless, which hierarchies the container gets is known only once they are made,
+    // and the init's copy of `cgroup` is taken at the clone.
+    let limits_first = cgroup.is_v2_only() || plan.late.is_some() || rt.rootless;
+    make_cgroup(rt, &mut cgroup, true, &mut undo)?;
     if limits_first && !cgroup.is_v2_only() {
-        let made = cgroup.make(false);
-        undo.cgroup = Some(cgroup.clone());
-        made?;
+        make_cgroup(rt, &mut cgroup, false, &mut undo)?;
     }
     if limits_first {
         apply_limits(&cgroup, resources)?;
@@ -171,7 +169,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
             (None, Some(l)) if plan.new_user => ContainerUserns::New(l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[])),
             _ => ContainerUserns::None,
         };
-        crate::rootfs::open_bind_sources(&spec, &bundle, plan.enters_user, &userns)?
+        // Rootless, the init is the caller in all but name: it reaches what the caller
+        // can, and the caller could not open_tree() anyway (no CAP_SYS_ADMIN).
+        crate::rootfs::open_bind_sources(&spec, &bundle, plan.enters_user && !rt.rootless, &userns)?
     } else {
         Vec::new()
     };
@@ -196,6 +196,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
         bind_trees: &bind_trees,
+        rootless: rt.rootless,
     };
     let target = cgroup.clone_target();
     let time_ns = if plan.time_by_runtime {
@@ -228,7 +229,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
 
     let write_maps = |pid: i32| -> Result<(), Error> {
         let l = linux.ok_or_else(|| config::invalid("linux", "missing"))?;
-        Ok(namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?)
+        let own = rt.rootless.then(|| (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()));
+        Ok(namespaces::write_id_maps(pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]), own)?)
     };
     match plan.late {
         Some(late) => {
@@ -257,9 +259,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     }
     let pid = state.pid;
     if !limits_first {
-        let made = cgroup.make(false);
-        undo.cgroup = Some(cgroup.clone());
-        made?;
+        make_cgroup(rt, &mut cgroup, false, &mut undo)?;
         apply_limits(&cgroup, resources)?;
     }
     if born_inside {
@@ -314,6 +314,24 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     undo.cgroup = None;
     drop(undo.dir.take());
     Ok(Created { pid })
+}
+
+/// Makes the cgroup2 (`v2`) or the v1 directories. Rootless, a hierarchy the caller may
+/// not write is not an error (runc's "ignore cgroup permission errors"): the container
+/// goes without a cgroup there, its limits unapplied (with a warning when it has any).
+fn make_cgroup(rt: &Runtime, cgroup: &mut Cgroup, v2: bool, undo: &mut Undo) -> Result<(), Error> {
+    let made = cgroup.make(v2);
+    undo.cgroup = Some(cgroup.clone());
+    match made {
+        Err(e) if rt.rootless && e.is_permission() => {
+            cgroup.without(v2);
+            let which = if v2 { "cgroup2 directory" } else { "cgroup v1 directories" };
+            crate::logging::warn(&format!("rootless: no {which} ({e}): limits there are not applied"));
+            undo.cgroup = Some(cgroup.clone());
+            Ok(())
+        }
+        r => Ok(r?),
+    }
 }
 
 fn apply_limits(cgroup: &Cgroup, resources: Option<&oci_spec::runtime::LinuxResources>) -> Result<(), Error> {

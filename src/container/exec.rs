@@ -136,13 +136,32 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         parent_pid: std::process::id() as i32,
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|f| f.as_raw_fd()),
+        pid_join: None,
     };
     let target = cgroup.clone_target();
-    let how = Spawn { flags: 0, pid_join: pid_join.as_ref(), cgroup: target.as_ref().map(|f| f.as_raw_fd()), runtime_end: parent_end.raw(), subreaper: false };
-    let (child, born_inside) = spawn::spawn(&how, || enter::run(&args))?;
+    // Rootless, the parent cannot enter the container's pid namespace (setns needs
+    // CAP_SYS_ADMIN in its own user namespace): the child does, once in the container's
+    // user namespace, and forks the process that is then in it (`Pid`).
+    let child_pid_join = if rt.rootless { pid_join.as_ref() } else { None };
+    let how = Spawn {
+        flags: 0,
+        pid_join: if rt.rootless { None } else { pid_join.as_ref() },
+        cgroup: target.as_ref().map(|f| f.as_raw_fd()),
+        runtime_end: parent_end.raw(),
+        subreaper: child_pid_join.is_some(),
+    };
+    let args = enter::EnterArgs { pid_join: child_pid_join, ..args };
+    let (mut child, born_inside) = spawn::spawn(&how, || enter::run(&args))?;
     drop(child_end);
     drop(console);
     drop(listener);
+    if child_pid_join.is_some() {
+        match parent_end.recv().map_err(io_err("sync with exec child"))? {
+            Some(FromInit::Pid(n)) => child.replace(n),
+            Some(FromInit::Error(m)) => return Err(Error::Exec(m)),
+            other => return Err(Error::Exec(format!("expected Pid, got {other:?}"))),
+        }
+    }
     if !born_inside {
         cgroup.add_v2(child.pid())?;
     }

@@ -57,6 +57,26 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 pub struct Runtime {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// runc's rootless mode (`--rootless`, by default when not run by root): cgroups
+    /// that cannot be written are skipped, id maps other than the caller's own go
+    /// through newuidmap/newgidmap.
+    pub rootless: bool,
+}
+
+impl Runtime {
+    /// runc's `--rootless auto`: rootless when the effective uid is not 0.
+    pub fn rootless_auto() -> bool {
+        nix::unistd::geteuid().as_raw() != 0
+    }
+
+    /// runc's default state directory: $XDG_RUNTIME_DIR/berth for a rootless caller
+    /// who has one, /run/berth otherwise.
+    pub fn default_root(rootless: bool) -> PathBuf {
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| rootless && !d.is_empty()) {
+            Some(d) => PathBuf::from(d).join("berth"),
+            None => PathBuf::from("/run/berth"),
+        }
+    }
 }
 
 /// A container's locked directory and its state.

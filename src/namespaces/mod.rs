@@ -48,6 +48,8 @@ pub enum Error {
     Write { file: String, source: std::io::Error },
     #[error("cannot open {file}: {source}")]
     OpenOwn { file: &'static str, source: std::io::Error },
+    #[error("user namespace mappings: {helper}: {reason}")]
+    Helper { helper: &'static str, reason: String },
 }
 
 /// Clone flag for a namespace type.
@@ -187,11 +189,21 @@ fn join_rank(t: LinuxNamespaceType) -> u8 {
     }
 }
 
-/// Joins `joins` in `join_rank`'s order (the caller still has the host's rights).
+/// Joins `joins` in `join_rank`'s order. A caller without the host's rights (rootless)
+/// may join a namespace its user namespace owns only from inside that user namespace:
+/// those refused (EPERM) before the user namespace are joined again after it.
 pub fn join_all(joins: &[Join]) -> Result<(), Error> {
     let mut order: Vec<&Join> = joins.iter().collect();
     order.sort_by_key(|j| join_rank(j.typ));
+    let has_user = order.iter().any(|j| j.typ == LinuxNamespaceType::User);
+    let mut again = Vec::new();
     for j in order {
+        match setns(j.file.as_raw_fd(), j.typ, &j.path) {
+            Err(Error::Join { source: nix::Error::EPERM, .. }) if has_user && j.typ != LinuxNamespaceType::User => again.push(j),
+            r => r?,
+        }
+    }
+    for j in again {
         setns(j.file.as_raw_fd(), j.typ, &j.path)?;
     }
     Ok(())
@@ -216,11 +228,47 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 }
 
 /// Writes uid_map and gid_map of a process in a new user namespace (from the parent).
-pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), Error> {
+/// Rootless (`own`: the caller's uid and gid), a mapping of exactly the caller's own id
+/// is written directly (for gid_map after denying setgroups, as the kernel requires of
+/// an unprivileged writer); anything else goes through the setuid helpers newuidmap and
+/// newgidmap, which check /etc/subuid and /etc/subgid, as runc and crun do.
+pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping], own: Option<(u32, u32)>) -> Result<(), Error> {
     let proc = ProcFs::host().map_err(|source| Error::Write { file: "/proc".into(), source })?;
-    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+    let write = |file: &str, text: &str| {
         let rel = format!("{pid}/{file}");
-        proc.write(&rel, &map_text(maps)).map_err(|source| Error::Write { file: format!("/proc/{rel}"), source })?;
+        proc.write(&rel, text).map_err(|source| Error::Write { file: format!("/proc/{rel}"), source })
+    };
+    let Some((own_uid, own_gid)) = own else {
+        write("uid_map", &map_text(uid))?;
+        return write("gid_map", &map_text(gid));
+    };
+    let just = |maps: &[LinuxIdMapping], id: u32| matches!(maps, [m] if m.host_id() == id && m.size() == 1);
+    match just(uid, own_uid) {
+        true => write("uid_map", &map_text(uid))?,
+        false => id_map_helper("newuidmap", pid, uid)?,
+    }
+    match just(gid, own_gid) {
+        true => {
+            write("setgroups", "deny")?;
+            write("gid_map", &map_text(gid))
+        }
+        false => id_map_helper("newgidmap", pid, gid),
+    }
+}
+
+fn id_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), Error> {
+    let mut c = std::process::Command::new(helper);
+    c.arg(pid.to_string());
+    for m in maps {
+        c.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = c.stdin(std::process::Stdio::null()).output().map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::Helper { helper, reason: "not found: mapping ids other than your own needs it (Debian package uidmap)".into() },
+        _ => Error::Helper { helper, reason: source.to_string() },
+    })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::Helper { helper, reason: format!("{} ({why}; the ranges must be yours in /etc/subuid and /etc/subgid)", out.status) });
     }
     Ok(())
 }
@@ -242,7 +290,7 @@ pub fn user_ns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<st
         }
     }
     drop(r);
-    let fd = write_id_maps(pid, uid, gid).and_then(|()| {
+    let fd = write_id_maps(pid, uid, gid, None).and_then(|()| {
         crate::util::fs::open_cloexec(Path::new(&format!("/proc/{pid}/ns/user"))).map(std::os::fd::OwnedFd::from).map_err(err("/proc/PID/ns/user"))
     });
     drop(w);

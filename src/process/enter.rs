@@ -30,6 +30,9 @@ pub struct EnterArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Connected to the profile's listenerPath, when it has notify rules.
     pub seccomp_listener: Option<RawFd>,
+    /// The container's pid namespace, entered here (rootless: the runtime cannot) once
+    /// in its user namespace; the process that goes on is then a fork (`Pid`).
+    pub pid_join: Option<&'a Join>,
 }
 
 /// The child's entry point. Never returns.
@@ -69,6 +72,19 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
     }
     a.cgroup.join_v1_self().map_err(|e| Error::Other(e.to_string()))?;
     namespaces::join_all(a.joins)?;
+    if let Some(j) = a.pid_join {
+        namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
+        // SAFETY: single-threaded; the child continues on a copy of our memory.
+        match unsafe { libc::fork() } {
+            -1 => return Err(Error::Sys("fork into the pid namespace".into(), nix::errno::Errno::last())),
+            0 => {}
+            pid => {
+                let code = if a.sync.send(&FromInit::Pid(pid)).is_ok() { 0 } else { 1 };
+                // SAFETY: this process's part is done.
+                unsafe { libc::_exit(code) }
+            }
+        }
+    }
     // The container's state, sent with a seccomp listener fd.
     let state = match a.sync.recv() {
         Ok(ToInit::Go(s)) => s.to_json(),

@@ -76,6 +76,9 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// Connected to linux.seccomp.listenerPath, when the profile has notify rules.
     pub seccomp_listener: Option<RawFd>,
+    /// runc's rootless mode: the init stays dumpable until its id maps are written (the
+    /// unprivileged runtime writes them through /proc/<pid>, which is root's otherwise).
+    pub rootless: bool,
     /// Bind sources opened by the parent (rootfs::open_bind_sources).
     pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
 }
@@ -112,7 +115,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     unsafe {
         libc::close(a.lock_fd);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+        if !a.rootless {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0);
+        }
     }
     // In a new pid namespace the parent is outside it and getppid() is 0.
     let ppid = nix::unistd::getppid().as_raw();
@@ -131,6 +136,10 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
             }
             namespaces::join_all(&a.ns.joins)?;
         }
+    }
+    if a.rootless {
+        // SAFETY: prctl on ourselves; the id maps are written by now.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     }
     if a.ns.enters_user {
         // Become the namespace's root (the mapping of our host uid may not be 0).

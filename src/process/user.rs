@@ -12,7 +12,14 @@ pub enum Error {
 /// setgroups, then gid, then uid (after the uid change we could no longer set groups).
 pub fn switch(user: &User) -> Result<(), Error> {
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups).map_err(|source| Error::Set { what: "additionalGids", value: format!("{:?}", user.additional_gids()), source })?;
+    match setgroups(&groups) {
+        // Rootless with a single gid mapping, setgroups is denied in the user namespace
+        // (the kernel requires it for an unprivileged gid_map writer): with no groups to
+        // set, the process keeps the ones it has, as with runc.
+        // (EPERM: were it CAP_SETGID that is missing, setresgid below would fail too.)
+        Err(nix::Error::EPERM) if groups.is_empty() => {}
+        r => r.map_err(|source| Error::Set { what: "additionalGids", value: format!("{:?}", user.additional_gids()), source })?,
+    }
     let g = Gid::from_raw(user.gid());
     setresgid(g, g, g).map_err(|source| Error::Set { what: "gid", value: user.gid().to_string(), source })?;
     let u = Uid::from_raw(user.uid());
