@@ -84,6 +84,7 @@ engines: deps
 	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
+	bash integration-tests/engines/podman-rootless.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/docker.sh $(ENGINE_RUNTIME)
 
 # The runtime-spec checks (spec-conformance/run.sh) against RUNTIME (default: berth), then

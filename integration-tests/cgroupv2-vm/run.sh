@@ -8,4 +8,6 @@ bash "$here/setup.sh" >/dev/null
 bin=$(mktemp -d /tmp/berth-v2bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 cp "$berth" "$bin/berth"
+# The rootless section runs berth as another user.
+cp /usr/bin/setpriv "$bin/setpriv"
 bash "$here/run-in-vm.sh" "$bin" "$here/scenario-berth.sh"

@@ -84,5 +84,43 @@ check "oom: the hog was killed" sh -c "grep -q 'oom_kill [1-9]' /sys/fs/cgroup/c
 sleep 1
 check "oom: events reported it" grep -q '"type":"oom"' /tmp/events.log
 $R delete hog
+
+# 6. rootless (issue 18): a user who is not root, in a cgroup2 subtree delegated to it (the
+# directory and its cgroup.procs, cgroup.subtree_control, cgroup.threads are the user's,
+# its controllers enabled), and the same user without delegation (cgroups skipped).
+RU=23450; RB=/tmp/rl-bundle; D=/sys/fs/cgroup/deleg
+mkbundle $RB; mkdir -p $RB/rootfs/proc $RB/rootfs/sys $RB/rootfs/dev
+mkdir -p /tmp/rl-xdg && chown $RU:$RU /tmp/rl-xdg && chmod 700 /tmp/rl-xdg
+mkdir $D $D/shell
+chown $RU:$RU $D $D/cgroup.procs $D/cgroup.subtree_control $D/cgroup.threads
+echo "+memory +pids" > $D/cgroup.subtree_control
+asu() { XDG_RUNTIME_DIR=/tmp/rl-xdg /opt/test/setpriv --reuid=$RU --regid=$RU --clear-groups -- berth "$@"; }
+asu spec --rootless --bundle /tmp/rl-spec 2>/dev/null || { mkdir -p /tmp/rl-spec && chown $RU /tmp/rl-spec && asu spec --rootless --bundle /tmp/rl-spec; }
+jq --arg r "$RB/rootfs" '.root.path=$r | .process.terminal=false | .process.args=["sh","-c","id -u; cat /proc/self/cgroup"] | .linux.cgroupsPath="/deleg/c1" | .linux.resources={"memory":{"limit":33554432},"pids":{"limit":16}}' /tmp/rl-spec/config.json > $RB/config.json
+# The user's shell is in the delegated subtree (a leaf of it): moving the init into
+# /deleg/c1 needs write access to the common ancestor's cgroup.procs, /deleg's.
+out=$(sh -c "echo \$\$ > $D/shell/cgroup.procs; XDG_RUNTIME_DIR=/tmp/rl-xdg exec /opt/test/setpriv --reuid=$RU --regid=$RU --clear-groups -- berth run -b $RB rl1" 2>/tmp/rl1.err)
+echo "$out" | sed 's/^/    /'; sed 's/^/    /' /tmp/rl1.err
+check_eq "rootless: root of its user namespace" 0 "$(echo "$out" | sed -n 1p)"
+check_eq "rootless: in the delegated cgroup (spec --rootless has no cgroup namespace)" "0::/deleg/c1" "$(echo "$out" | sed -n 2p)"
+jq '.process.args=["sleep","100"]' $RB/config.json > $RB/c.tmp && mv $RB/c.tmp $RB/config.json
+sh -c "echo \$\$ > $D/shell/cgroup.procs; XDG_RUNTIME_DIR=/tmp/rl-xdg exec /opt/test/setpriv --reuid=$RU --regid=$RU --clear-groups -- berth run -d -b $RB rl2" </dev/null >/tmp/rl2.log 2>&1
+pid=$(asu state rl2 | jq .pid)
+check "rootless: the init is in /deleg/c1" grep -qx "$pid" $D/c1/cgroup.procs
+check_eq "rootless: memory.max applied by the user" 33554432 "$(cat $D/c1/memory.max)"
+check_eq "rootless: pids.max applied by the user" 16 "$(cat $D/c1/pids.max)"
+check_eq "rootless: state in \$XDG_RUNTIME_DIR/berth" rl2 "$(ls /tmp/rl-xdg/berth | grep -v '^\.')"
+asu update rl2 --pids-limit 8 >/tmp/rl-u.log 2>&1
+check_eq "rootless: update in the delegated cgroup" 8 "$(cat $D/c1/pids.max)"
+asu kill rl2 KILL; sleep 0.5; asu delete rl2
+check "rootless: delete removed its cgroup" test ! -e $D/c1
+# Without delegation: /berth/<id> is root's, skipped with a warning; the container runs.
+jq '.process.args=["id","-u"] | del(.linux.cgroupsPath) | del(.linux.resources)' $RB/config.json > $RB/c.tmp && mv $RB/c.tmp $RB/config.json
+out=$(asu run -b $RB rl3 2>/tmp/rl3.err)
+check_eq "rootless, no delegation: runs" 0 "$out"
+check "rootless, no delegation: says the cgroup is skipped" grep -q "rootless: no cgroup2 directory" /tmp/rl3.err
+rmdir $D/shell 2>/dev/null; echo $$ > /sys/fs/cgroup/cgroup.procs 2>/dev/null; rmdir $D/shell $D 2>/dev/null
+check "rootless: nothing left in the delegated subtree" test ! -e $D
+
 check_eq "nothing left under /sys/fs/cgroup/cgv2test" "" "$(ls /sys/fs/cgroup/cgv2test 2>/dev/null)"
 check_eq "nothing left under /sys/fs/cgroup/berth" "" "$(ls /sys/fs/cgroup/berth 2>/dev/null)"

@@ -96,13 +96,15 @@ pub fn main() -> i32 {
         // runc without a command prints its help.
         return print_help(None);
     };
+    // Only create, run and exec act on it: other commands skip auto's /proc read.
+    let acts = matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_));
     let rootless = match cli.rootless.as_deref() {
-        None | Some("auto") => Runtime::rootless_auto(),
+        None | Some("auto") => if acts { Runtime::rootless_auto() } else { nix::unistd::geteuid().as_raw() != 0 },
         Some("true") => true,
         Some("false") => false,
         Some(other) => return report(fail(format!("invalid --rootless value {other:?}: use true, false or auto"))),
     };
-    let root = cli.root.clone().unwrap_or_else(|| Runtime::default_root(rootless));
+    let root = cli.root.clone().unwrap_or_else(Runtime::default_root);
     let rt = Runtime { root, systemd_cgroup: cli.systemd_cgroup, rootless };
     match dispatch(&rt, command) {
         Ok(code) => code,

@@ -64,17 +64,19 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// runc's `--rootless auto`: rootless when the effective uid is not 0.
+    /// runc's `--rootless auto`: rootless when the effective uid is not 0, or when root
+    /// of a user namespace other than the host's (rootless podman runs its runtime so).
     pub fn rootless_auto() -> bool {
-        nix::unistd::geteuid().as_raw() != 0
+        nix::unistd::geteuid().as_raw() != 0 || util::proc::in_user_namespace()
     }
 
-    /// runc's default state directory: $XDG_RUNTIME_DIR/berth for a rootless caller
-    /// who has one, /run/berth otherwise.
-    pub fn default_root(rootless: bool) -> PathBuf {
-        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| rootless && !d.is_empty()) {
-            Some(d) => PathBuf::from(d).join("berth"),
-            None => PathBuf::from("/run/berth"),
+    /// runc's default state directory: $XDG_RUNTIME_DIR/berth for a caller who has one
+    /// and is not root, or is root of a user namespace other than the host's (the same
+    /// for every command, whatever `--rootless` says); /run/berth otherwise.
+    pub fn default_root() -> PathBuf {
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) if nix::unistd::geteuid().as_raw() != 0 || util::proc::in_user_namespace() => PathBuf::from(d).join("berth"),
+            _ => PathBuf::from("/run/berth"),
         }
     }
 }

@@ -166,7 +166,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
         spec,
         rootfs: a.rootfs,
         bundle: a.bundle,
-        in_userns: a.ns.enters_user,
+        // Also root of a user namespace made before us (rootless podman runs us so):
+        // no mknod, and flags locked on inherited mounts, all the same.
+        in_userns: a.ns.enters_user || a.rootless,
         cgroup: a.cgroup,
         new_cgroupns: a.ns.new_cgroup,
         bind_trees: a.bind_trees,

@@ -19,6 +19,14 @@ pub fn parse_stat(content: &str) -> Option<ProcStat> {
     Some(ProcStat { state, start_time })
 }
 
+/// Whether we run in a user namespace other than the initial one (whose uid_map maps
+/// all 2^32-1 ids onto themselves), as runc's userns.RunningInUserNS.
+pub fn in_user_namespace() -> bool {
+    super::procfs::ProcFs::host()
+        .and_then(|p| p.read_small("self/uid_map"))
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
 pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
