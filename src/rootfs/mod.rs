@@ -55,6 +55,7 @@ pub struct Setup<'a> {
 ///   as the namespace's root, which may not reach a source the host's root can (a 0700
 ///   directory, say), as runc does;
 /// - idmapped ones always, with the mapping applied (rootfs/idmap.rs).
+///
 /// Only for a new mount namespace: one joined by path resolves sources inside itself.
 pub fn open_bind_sources(spec: &Spec, bundle: &Path, userns_init: bool, userns: &idmap::ContainerUserns) -> Result<Vec<Option<OwnedFd>>, Error> {
     let mut out = Vec::new();
