@@ -12,7 +12,7 @@ RELEASE_FLAGS += -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--pack-dyn-relocs=relr
 endif
 DEMO_BUNDLE := bundles/demo
 
-.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench bench-image clean
+.PHONY: all build release-flags layout deps demo test unit integration cgroupv2 systemd engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench bench-image clean
 
 all: build
 
@@ -60,6 +60,7 @@ test: deps
 	$(MAKE) faults
 	$(MAKE) fuzz-smoke
 	$(MAKE) cgroupv2
+	$(MAKE) systemd
 	$(MAKE) engines
 	$(MAKE) conformance
 
@@ -68,6 +69,12 @@ test: deps
 cgroupv2:
 	$(CARGO) build --bin berth
 	bash integration-tests/cgroupv2-vm/run.sh
+
+# The systemd cgroup driver against Debian's systemd as PID 1 of the same kind of guest
+# (about 15 s under TCG).
+systemd:
+	$(CARGO) build --bin berth
+	bash integration-tests/systemd-vm/run.sh
 
 unit:
 	$(CARGO) test --lib

@@ -122,5 +122,11 @@ check "rootless, no delegation: says the cgroup is skipped" grep -q "rootless: n
 rmdir $D/shell 2>/dev/null; echo $$ > /sys/fs/cgroup/cgroup.procs 2>/dev/null; rmdir $D/shell $D 2>/dev/null
 check "rootless: nothing left in the delegated subtree" test ! -e $D
 
+# 7. --systemd-cgroup where no systemd runs: a clear error, nothing left.
+jq '.process.args=["true"] | .linux.cgroupsPath="system.slice:docker:nosd"' $B/config.json > /tmp/nosd.json && cp /tmp/nosd.json $B/config.json
+berth --root /run/berth --systemd-cgroup run -b $B nosd >/tmp/nosd.log 2>&1
+check "systemd driver without systemd: says it cannot reach it" grep -q "cannot reach systemd" /tmp/nosd.log
+check_eq "systemd driver without systemd: no state left" "" "$(ls /run/berth | grep -v '^\.')"
+
 check_eq "nothing left under /sys/fs/cgroup/cgv2test" "" "$(ls /sys/fs/cgroup/cgv2test 2>/dev/null)"
 check_eq "nothing left under /sys/fs/cgroup/berth" "" "$(ls /sys/fs/cgroup/berth 2>/dev/null)"

@@ -9,6 +9,7 @@ mod devices_bpf;
 mod layout;
 pub mod resources;
 mod stats;
+pub mod systemd;
 
 use std::fs;
 use std::io;
@@ -25,7 +26,7 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     #[error("no cgroup hierarchy is mounted")]
     NoHierarchy,
-    #[error("systemd cgroup paths ({0:?}) are not supported yet: berth has no systemd driver")]
+    #[error("{0}")]
     Systemd(String),
     #[error("linux.cgroupsPath {0:?}: must not contain '..'")]
     BadPath(String),
@@ -67,6 +68,9 @@ pub struct Cgroup {
     pub dirs: Vec<Dir>,
     /// Directories this container's create made, parents first: delete removes these only.
     pub created: Vec<PathBuf>,
+    /// The systemd driver's scope unit (systemd made the directory and removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// Below each hierarchy's root: where containers without an absolute cgroupsPath go.
@@ -76,7 +80,7 @@ pub const DEFAULT_PARENT: &str = "berth";
 pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf, Error> {
     let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
     if systemd {
-        return Err(Error::Systemd(raw.unwrap_or_default()));
+        return Err(Error::Systemd(format!("{:?}: use systemd::placement", raw.unwrap_or_default())));
     }
     let p = match cgroups_path {
         None => PathBuf::from(DEFAULT_PARENT).join(id),
@@ -102,7 +106,7 @@ impl Cgroup {
             .iter()
             .map(|h| Dir { path: h.mountpoint.join(rel), mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 })
             .collect();
-        Ok(Cgroup { dirs, created: Vec::new() })
+        Ok(Cgroup { dirs, created: Vec::new(), unit: None })
     }
 
     /// Drops the cgroup2 (`v2`) or the v1 directories (rootless, unwritable ones); what
@@ -270,6 +274,10 @@ impl Cgroup {
     /// clone3(CLONE_INTO_CGROUP), so the process is born in it. None on a v1-only host.
     pub fn clone_target(&self) -> Option<std::os::fd::OwnedFd> {
         use std::os::unix::fs::OpenOptionsExt;
+        // systemd's scope does not exist before the init does: systemd moves it in.
+        if self.unit.is_some() {
+            return None;
+        }
         let d = self.dirs.iter().find(|d| d.v2)?;
         fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(&d.path).ok().map(Into::into)
     }
@@ -371,6 +379,9 @@ impl Cgroup {
     /// Removes the directories this container created, deepest first. A cgroup that
     /// still has processes is retried for a short while (an exiting task leaves it late).
     pub fn destroy(&self) -> Result<(), Error> {
+        if let Some(unit) = &self.unit {
+            systemd::stop(unit)?;
+        }
         let mut first_err = None;
         for d in self.created.iter().rev() {
             // Only the container's own directory is removed with what it made inside;

@@ -94,7 +94,15 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let rootfs = bundle.join(spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default());
     let rootfs = std::fs::canonicalize(&rootfs).map_err(io_err(format!("root.path {}", rootfs.display())))?;
     let linux = spec.linux().as_ref();
-    let rel = cgroups::relative_path(linux.and_then(|l| l.cgroups_path().as_deref()), o.id, rt.systemd_cgroup)?;
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let systemd = match rt.systemd_cgroup {
+        true => Some(cgroups::systemd::placement(cgroups_path.and_then(|p| p.to_str()), o.id)?),
+        false => None,
+    };
+    let rel = match &systemd {
+        Some(p) => p.rel.clone(),
+        None => cgroups::relative_path(cgroups_path, o.id, false)?,
+    };
     let plan = Plan::from_spec(&spec)?;
     if plan.inherit_mount {
         let l = spec.linux().as_ref();
@@ -116,6 +124,12 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // does its first mounts, and it joins them only once `Go` says they are ready (the
     // cgroup gate in init.rs), before any device node, hook or user code.
     let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
+    if let Some(p) = &systemd {
+        if !cgroup.is_v2_only() {
+            return Err(cgroups::Error::Systemd("the systemd driver needs a cgroup2-only host; on v1 and hybrid hosts use the default (cgroupfs) driver".into()).into());
+        }
+        cgroup.unit = Some(p.unit.clone());
+    }
     if let Some(w) = cgroup.check_existing()? {
         crate::logging::warn(&w);
     }
@@ -130,7 +144,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         rootfs: rootfs.clone(),
         created: util::time::now_rfc3339_nano(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cgroup.planned(),
+        // systemd makes (and removes) the scope's directories and slices itself.
+        cgroup: if systemd.is_some() { cgroup.clone() } else { cgroup.planned() },
         config: Default::default(),
         creating: true,
     };
@@ -149,8 +164,11 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // crun's order (namespaces.rs) joins the v1 hierarchies before anything else;
     // rootless, which hierarchies the container gets is known only once they are made,
     // and the init's copy of `cgroup` is taken at the clone.
-    let limits_first = cgroup.is_v2_only() || plan.late.is_some() || rt.rootless;
-    make_cgroup(rt, &mut cgroup, true, &mut undo)?;
+    // systemd makes the scope once the init exists (it moves the init in).
+    let limits_first = (cgroup.is_v2_only() || plan.late.is_some() || rt.rootless) && systemd.is_none();
+    if systemd.is_none() {
+        make_cgroup(rt, &mut cgroup, true, &mut undo)?;
+    }
     if limits_first && !cgroup.is_v2_only() {
         make_cgroup(rt, &mut cgroup, false, &mut undo)?;
     }
@@ -258,7 +276,11 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         None => {}
     }
     let pid = state.pid;
-    if !limits_first {
+    if let Some(p) = &systemd {
+        undo.cgroup = Some(cgroup.clone());
+        cgroups::systemd::start(p, o.id, pid, resources)?;
+        apply_limits(&cgroup, resources)?;
+    } else if !limits_first {
         make_cgroup(rt, &mut cgroup, false, &mut undo)?;
         apply_limits(&cgroup, resources)?;
     }

@@ -1,0 +1,36 @@
+#!/bin/bash
+# berth's systemd cgroup driver against a real systemd: the cgroup2 QEMU guest of
+# ../cgroupv2-vm booted with Debian's systemd as PID 1 (no D-Bus daemon: systemd's own
+# bus socket, /run/systemd/private, serves the calls). Prints the scenario's checks and
+# "N passed, M failed"; exit 0 iff none failed. usage: run.sh [SCENARIO]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+vm=$here/../cgroupv2-vm
+berth=${BERTH:-$here/../../target/debug/berth}
+bash "$vm/setup.sh" >/dev/null
+w=$(mktemp -d /tmp/berth-sdvm.XXXXXX)
+trap 'rm -rf "$w"' EXIT
+mkdir -p "$w/bin" "$w/root/usr/lib/systemd" "$w/root/etc/systemd/system" "$w/root/usr/lib/x86_64-linux-gnu/systemd"
+cp "$berth" "$w/bin/berth"
+cp /usr/bin/systemctl /usr/bin/busctl "$w/bin/"
+cp /usr/lib/systemd/systemd "$w/root/usr/lib/systemd/"
+cp /etc/os-release "$w/root/etc/os-release" 2>/dev/null || cp /usr/lib/os-release "$w/root/etc/os-release"
+: > "$w/root/etc/machine-id"
+cp "$here/stage.sh" "$w/root/stage.sh"
+cat > "$w/root/etc/systemd/system/berth.target" <<UNIT
+[Unit]
+Description=berth's systemd scenario
+Wants=berth-test.service
+UNIT
+cat > "$w/root/etc/systemd/system/berth-test.service" <<UNIT
+[Unit]
+Description=berth's systemd scenario
+DefaultDependencies=no
+[Service]
+Type=oneshot
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+ExecStart=/bin/sh /stage.sh
+UNIT
+GUEST_INIT=$here/init EXTRA_ROOT=$w/root VM_TIMEOUT=${VM_TIMEOUT:-300} bash "$vm/run-in-vm.sh" "$w/bin" "${1:-$here/scenario.sh}"

@@ -1,0 +1,65 @@
+# berth's systemd cgroup driver against Debian's systemd as PID 1 (run by run.sh inside
+# the QEMU guest). Counted lines: "PASS: ..." / "FAIL: ...". berth is in /opt/test.
+. /lib/vmtest.sh
+B=/tmp/bundle
+R="berth --root /run/berth --systemd-cgroup"
+cfg() { jq "$1" $B/config.json > $B/config.tmp && mv $B/config.tmp $B/config.json; }
+show() { systemctl show -p "$2" --value "$1"; }
+check_eq "systemd is PID 1" systemd "$(cat /proc/1/comm)"
+mkbundle $B
+
+# 1. docker's shape: system.slice:docker:ID, limits as unit properties and in the files
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="system.slice:docker:c1" | .linux.resources={"memory":{"limit":67108864,"reservation":1048576},"pids":{"limit":32},"cpu":{"shares":512,"quota":50000,"period":100000}}'
+if $R run -d -b $B c1 </dev/null >/tmp/c1.log 2>&1; then ok "docker shape: run -d"; else not_ok "docker shape: run -d" "$(cat /tmp/c1.log)"; fi
+U=docker-c1.scope; G=/sys/fs/cgroup/system.slice/$U
+pid=$($R state c1 | jq .pid)
+check_eq "docker shape: the scope is active" active "$(systemctl is-active $U)"
+check_eq "docker shape: it is in system.slice" system.slice "$(show $U Slice)"
+check_eq "docker shape: Delegate=yes" yes "$(show $U Delegate)"
+check "docker shape: the init is in the scope" grep -qx "$pid" $G/cgroup.procs
+check_eq "docker shape: MemoryMax" 67108864 "$(show $U MemoryMax)"
+check_eq "docker shape: memory.max" 67108864 "$(cat $G/memory.max)"
+check_eq "docker shape: MemoryLow" 1048576 "$(show $U MemoryLow)"
+check_eq "docker shape: TasksMax" 32 "$(show $U TasksMax)"
+check_eq "docker shape: pids.max" 32 "$(cat $G/pids.max)"
+check_eq "docker shape: CPUQuotaPerSecUSec" 500ms "$(show $U CPUQuotaPerSecUSec)"
+check_eq "docker shape: cpu.max" "50000 100000" "$(cat $G/cpu.max)"
+check_eq "docker shape: CPUWeight as cpu.weight" "$(cat $G/cpu.weight)" "$(show $U CPUWeight)"
+$R update c1 --memory 100M --pids-limit 10 >/tmp/u.log 2>&1 || cat /tmp/u.log
+check_eq "update: MemoryMax" 104857600 "$(show $U MemoryMax)"
+check_eq "update: memory.max" 104857600 "$(cat $G/memory.max)"
+check_eq "update: TasksMax" 10 "$(show $U TasksMax)"
+check_eq "update: pids.max" 10 "$(cat $G/pids.max)"
+$R pause c1
+check_eq "pause: cgroup.freeze" 1 "$(cat $G/cgroup.freeze)"
+check_eq "pause: state" paused "$($R state c1 | jq -r .status)"
+$R resume c1
+check_eq "resume: state" running "$($R state c1 | jq -r .status)"
+$R exec -d c1 sleep 500 </dev/null >/tmp/ex.log 2>&1
+check_eq "exec: the process joins the scope" 2 "$(wc -l < $G/cgroup.procs)"
+check_eq "ps --format json" 2 "$($R ps --format json c1 | jq length)"
+check "events --stats: pids reported" sh -c "$R events --stats c1 | jq -e '.data.pids.current == 2'"
+$R delete -f c1 >/tmp/d.log 2>&1 || cat /tmp/d.log
+check "delete: the scope is gone" sh -c "! systemctl is-active -q $U"
+check "delete: its cgroup is gone" test ! -e $G
+check_eq "delete: no state left" "" "$(ls /run/berth | grep -v '^\.')"
+
+# 2. the kubelet's shape: nested pod slices, cri-containerd scopes, a one-shot container
+P=kubepods-burstable-pod0f1e.slice
+cfg '.process.args=["cat","/proc/self/cgroup"] | .linux.cgroupsPath="'$P':cri-containerd:k1" | .linux.resources={"memory":{"limit":33554432}} | .linux.namespaces=[.linux.namespaces[] | select(.type != "cgroup")]'
+out=$($R run -b $B k1 2>/tmp/k1.err); sed 's/^/    /' /tmp/k1.err
+check_eq "kubelet shape: the container's cgroup" "0::/kubepods.slice/kubepods-burstable.slice/$P/cri-containerd-k1.scope" "$out"
+check "kubelet shape: the scope is gone after run" sh -c "! systemctl is-active -q cri-containerd-k1.scope"
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="'$P':cri-containerd:k2"'
+$R run -d -b $B k2 </dev/null >/tmp/k2.log 2>&1 || { echo "    run -d k2:"; sed 's/^/    /' /tmp/k2.log; }
+K=/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/$P/cri-containerd-k2.scope
+check_eq "kubelet shape: the pod slice holds the scope" "$P" "$(show cri-containerd-k2.scope Slice)"
+check_eq "kubelet shape: memory.max" 33554432 "$(cat $K/memory.max 2>&1)"
+$R kill k2 KILL; sleep 0.5; $R delete k2
+check "kubelet shape: delete removed the scope" test ! -e $K
+
+# 3. errors: a bad path is refused before anything is made
+cfg '.linux.cgroupsPath="not-a-slice:x:y"'
+$R run -b $B bad >/tmp/bad.log 2>&1
+check "a cgroupsPath not in slice:prefix:name form is refused" grep -q 'must end in .slice' /tmp/bad.log
+check_eq "nothing left in /run/berth" "" "$(ls /run/berth | grep -v '^\.')"
