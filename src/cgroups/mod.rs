@@ -65,12 +65,12 @@ pub struct Dir {
 /// A container's cgroup, as recorded in its state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cgroup {
-    pub dirs: Vec<Dir>,
+    dirs: Vec<Dir>,
     /// Directories this container's create made, parents first: delete removes these only.
-    pub created: Vec<PathBuf>,
+    created: Vec<PathBuf>,
     /// The systemd driver's scope unit (systemd made the directory and removes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
+    unit: Option<String>,
 }
 
 /// Below each hierarchy's root: where containers without an absolute cgroupsPath go.
@@ -113,6 +113,48 @@ impl Cgroup {
     /// was made there stays in `created` for destroy.
     pub fn without(&mut self, v2: bool) {
         self.dirs.retain(|d| d.v2 != v2);
+    }
+
+    /// The scope unit of the systemd driver, if the cgroup is one.
+    pub fn unit(&self) -> Option<&str> {
+        self.unit.as_deref()
+    }
+
+    /// Makes this a systemd scope (systemd::Placement): systemd makes its directory.
+    pub fn set_unit(&mut self, unit: &str) {
+        self.unit = Some(unit.to_string());
+    }
+
+    /// The one cgroup2 directory of a cgroup2-only host.
+    pub fn v2_only_dir(&self) -> Option<&Path> {
+        match &self.dirs[..] {
+            [d] if d.v2 => Some(&d.path),
+            _ => None,
+        }
+    }
+
+    /// Each directory with the name it gets below a container's cgroup tmpfs (v1's
+    /// controllers, "unified" for cgroup2), as the cgroup mount binds them.
+    pub fn mount_sources(&self) -> Vec<(String, &Path)> {
+        self.dirs.iter().map(|d| (if d.v2 { "unified".to_string() } else { d.controllers.join(",").replace("name=", "") }, d.path.as_path())).collect()
+    }
+
+    /// The sub-cgroup `rel` of every directory (exec --cgroup), each of which must exist
+    /// (else the first missing one).
+    pub fn below(&self, rel: &Path) -> Result<Cgroup, PathBuf> {
+        let mut c = self.clone();
+        for d in &mut c.dirs {
+            d.path = d.path.join(rel);
+            if !d.path.is_dir() {
+                return Err(d.path.clone());
+            }
+        }
+        Ok(c)
+    }
+
+    /// The cgroup2 directory, if the container has one (cgroup2-only or hybrid host).
+    fn v2(&self) -> Option<&Dir> {
+        self.dirs.iter().find(|d| d.v2)
     }
 
     pub fn is_v2_only(&self) -> bool {
@@ -206,7 +248,7 @@ impl Cgroup {
     pub fn apply(&self, r: &oci_spec::runtime::LinuxResources) -> Result<Vec<String>, Error> {
         let mut warnings = Vec::new();
         let v1_dirs: Vec<&Dir> = self.dirs.iter().filter(|d| !d.v2).collect();
-        let v2_dir = self.dirs.iter().find(|d| d.v2);
+        let v2_dir = self.v2();
         if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
             // The usage of whichever hierarchy holds the memory controller: v1's
             // memory.usage_in_bytes, else cgroup2's memory.current.
@@ -278,7 +320,7 @@ impl Cgroup {
         if self.unit.is_some() {
             return None;
         }
-        let d = self.dirs.iter().find(|d| d.v2)?;
+        let d = self.v2()?;
         fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(&d.path).ok().map(Into::into)
     }
 
@@ -313,7 +355,7 @@ impl Cgroup {
     /// The directory that best answers "which processes are in the container".
     fn procs_dir(&self) -> Option<&Dir> {
         let by = |name: &str| self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == name));
-        by("pids").or_else(|| by("freezer")).or_else(|| self.dirs.iter().find(|d| d.v2)).or(self.dirs.first())
+        by("pids").or_else(|| by("freezer")).or_else(|| self.v2()).or(self.dirs.first())
     }
 
     /// Every pid in the container's cgroup (and its sub-cgroups).
@@ -345,7 +387,7 @@ impl Cgroup {
         if let Some(d) = self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer")) {
             return Some((d.path.join("freezer.state"), false));
         }
-        self.dirs.iter().find(|d| d.v2).map(|d| (d.path.join("cgroup.freeze"), true))
+        self.v2().map(|d| (d.path.join("cgroup.freeze"), true))
     }
 
     pub fn is_frozen(&self) -> bool {

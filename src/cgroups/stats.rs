@@ -52,11 +52,11 @@ impl Cgroup {
         if let Some(d) = self.dir_with("memory") {
             return kv(&d.path.join("memory.oom_control")).get("oom_kill").copied().unwrap_or(0);
         }
-        self.dirs.iter().find(|d| d.v2).map_or(0, |d| kv(&d.path.join("memory.events")).get("oom_kill").copied().unwrap_or(0))
+        self.v2().map_or(0, |d| kv(&d.path.join("memory.events")).get("oom_kill").copied().unwrap_or(0))
     }
 
     pub fn stats(&self) -> Value {
-        let v2 = self.dirs.iter().find(|d| d.v2).map(|d| d.path.clone());
+        let v2 = self.v2().map(|d| d.path.clone());
         let mut out = Map::new();
         // cpu
         if let Some(d) = self.dir_with("cpuacct") {

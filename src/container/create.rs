@@ -128,7 +128,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         if !cgroup.is_v2_only() {
             return Err(cgroups::Error::Systemd("the systemd driver needs a cgroup2-only host; on v1 and hybrid hosts use the default (cgroupfs) driver".into()).into());
         }
-        cgroup.unit = Some(p.unit.clone());
+        cgroup.set_unit(&p.unit);
     }
     if let Some(w) = cgroup.check_existing()? {
         crate::logging::warn(&w);

@@ -107,16 +107,13 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let seccomp = profile.as_ref().map(|s| crate::seccomp::compile_cached(&rt.root, s)).transpose()?;
     let listener = crate::seccomp::connect_listener(seccomp.as_ref(), profile.as_ref())?;
     let state = c.state.hook_state(c.status());
-    let mut cgroup = c.state.cgroup.clone();
-    if let Some(sub) = o.sub_cgroup {
-        let rel = sub_cgroup(sub).ok_or_else(|| Error::WrongState(format!("{sub} is not a sub cgroup path")))?;
-        for d in &mut cgroup.dirs {
-            d.path = d.path.join(&rel);
-            if !d.path.is_dir() {
-                return Err(Error::WrongState(format!("--cgroup {sub:?}: {} does not exist", d.path.display())));
-            }
+    let cgroup = match o.sub_cgroup {
+        Some(sub) => {
+            let rel = sub_cgroup(sub).ok_or_else(|| Error::WrongState(format!("{sub} is not a sub cgroup path")))?;
+            c.state.cgroup.below(&rel).map_err(|missing| Error::WrongState(format!("--cgroup {sub:?}: {} does not exist", missing.display())))?
         }
-    }
+        None => c.state.cgroup.clone(),
+    };
     // The container's lock is not held while the process runs.
     drop(c);
     let console: Option<OwnedFd> = crate::tty::console_for(process.terminal().unwrap_or(false), o.console_socket, o.console_fd)

@@ -25,7 +25,7 @@ pub fn update(rt: &Runtime, id: &str, r: &LinuxResources, patch: &Value) -> Resu
     if !c.status().can_update() {
         return Err(Error::WrongState(format!("container {id} is not running")));
     }
-    if let Some(unit) = &c.state.cgroup.unit {
+    if let Some(unit) = c.state.cgroup.unit() {
         // systemd's unit properties first: systemd rewrites the files from them.
         crate::cgroups::systemd::set(unit, r)?;
     }

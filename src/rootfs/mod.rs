@@ -221,13 +221,13 @@ fn mount_cgroup(root: RawFd, index: usize, dest: &Path, opts: &mounts::Options, 
     let base = m::ATTR_NOSUID | m::ATTR_NODEV | m::ATTR_NOEXEC;
     let per_mount = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC);
     let target = paths::ensure_in_root(root, dest, paths::Kind::Dir).map_err(|e| Error::Config(format!("mounts[{index}].destination"), e.to_string()))?;
-    let only_v2 = s.cgroup.dirs.len() == 1 && s.cgroup.dirs[0].v2;
-    if only_v2 && s.new_cgroupns {
+    let only_v2 = s.cgroup.v2_only_dir();
+    if only_v2.is_some() && s.new_cgroupns {
         let tree = m::new_fs("cgroup2", Some("cgroup2"), &[], mounts::attrs_of(per_mount) | base).map_err(err("cgroup2".into()))?;
         return m::attach(&tree, &target).map_err(err("cgroup2".into()));
     }
-    if only_v2 {
-        let tree = m::clone_tree(libc::AT_FDCWD, &s.cgroup.dirs[0].path, true).map_err(err("cgroup bind".into()))?;
+    if let Some(dir) = only_v2 {
+        let tree = m::clone_tree(libc::AT_FDCWD, dir, true).map_err(err("cgroup bind".into()))?;
         let mut a = mounts::remount_attr(per_mount, s.in_userns);
         a.set |= base;
         a.clear &= !base;
@@ -238,10 +238,9 @@ fn mount_cgroup(root: RawFd, index: usize, dest: &Path, opts: &mounts::Options, 
     m::attach(&tmpfs, &target).map_err(err("cgroup tmpfs".into()))?;
     drop(target);
     let rel = paths::relative(dest);
-    for d in &s.cgroup.dirs {
-        let name = if d.v2 { "unified".to_string() } else { d.controllers.join(",").replace("name=", "") };
+    for (name, path) in s.cgroup.mount_sources() {
         let sub = paths::ensure_in_root(root, &rel.join(&name), paths::Kind::Dir).map_err(|e| Error::Io(name.clone(), e))?;
-        let tree = m::clone_tree(libc::AT_FDCWD, &d.path, false).map_err(err(format!("cgroup {name}")))?;
+        let tree = m::clone_tree(libc::AT_FDCWD, path, false).map_err(err(format!("cgroup {name}")))?;
         let mut a = mounts::remount_attr(per_mount & MsFlags::MS_RDONLY, s.in_userns);
         a.set |= base;
         a.clear &= !base;
