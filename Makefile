@@ -42,7 +42,7 @@ layout:
 # docker-registry, skopeo, umoci, zstd and apache2-utils (htpasswd) are berth-image's
 # registry, reference client and unpacker, and fixture tools.
 DEBS := busybox-static runc crun time containerd podman docker.io jq protobuf-compiler lld strace g++ \
-	docker-registry skopeo umoci zstd apache2-utils
+	docker-registry skopeo umoci zstd apache2-utils uidmap
 deps:
 	@bash integration-tests/apt-install.sh $(DEBS)
 

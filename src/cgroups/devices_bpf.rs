@@ -1,6 +1,6 @@
 //! cgroup2 device control. cgroup2 has no devices.allow/deny files: the kernel asks an
 //! eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the cgroup. berth generates the
-//! program from the same rules as v1 (the config's, then the default devices'), loads it
+//! program from the same structured rules v1 writes as text (resources::device_rules), loads it
 //! with bpf(2) and attaches it; on update the new program replaces the old ones.
 //!
 //! Semantics as the v1 controller (and runc's emulator): rules apply in order, the last
@@ -13,29 +13,8 @@ use std::path::Path;
 
 use super::Error;
 
-/// A device rule: type ('a', 'b', 'c'), major/minor (None = any), access bits, verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub typ: char,
-    pub major: Option<i64>,
-    pub minor: Option<i64>,
-    pub access: u32,
-    pub allow: bool,
-}
-
-const MKNOD: u32 = 1;
-const READ: u32 = 2;
-const WRITE: u32 = 4;
-
-/// Parses v1-style rule text ("c 1:3 rwm", "a *:* rwm") as resources.rs writes it.
-pub fn parse(text: &str, allow: bool) -> Option<Rule> {
-    let mut it = text.split_whitespace();
-    let typ = it.next()?.chars().next()?;
-    let (ma, mi) = it.next().unwrap_or("*:*").split_once(':')?;
-    let num = |s: &str| if s == "*" { Some(None) } else { s.parse().ok().map(Some) };
-    let access = it.next().unwrap_or("rwm").chars().fold(0, |a, c| a | match c { 'r' => READ, 'w' => WRITE, 'm' => MKNOD, _ => 0 });
-    Some(Rule { typ, major: num(ma)?, minor: num(mi)?, access, allow })
-}
+pub use super::resources::DeviceRule as Rule;
+use super::resources::{MKNOD, READ, WRITE};
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     let o = off.to_le_bytes();
@@ -203,11 +182,16 @@ pub fn apply(dir: &Path, rules: &[Rule]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn rule(typ: char, major: Option<i64>, minor: Option<i64>, allow: bool) -> Rule {
+        Rule { typ, major, minor, access: READ | WRITE | MKNOD, allow }
+    }
+
     #[test]
-    fn rules_parse_and_a_wildcard_resets_the_default() {
-        assert_eq!(parse("c 1:3 rw", true), Some(Rule { typ: 'c', major: Some(1), minor: Some(3), access: READ | WRITE, allow: true }));
-        assert_eq!(parse("c 136:* rwm", true).unwrap().minor, None);
-        let rules = vec![parse("c 1:3 rwm", true).unwrap(), parse("a *:* rwm", false).unwrap(), parse("c 1:5 rwm", true).unwrap()];
+    fn rules_print_as_v1_text_and_a_wildcard_resets_the_default() {
+        assert_eq!(Rule { access: READ | WRITE, ..rule('c', Some(1), Some(3), true) }.to_string(), "c 1:3 rw");
+        assert_eq!(rule('c', Some(136), None, true).to_string(), "c 136:* rwm");
+        assert_eq!(rule('a', None, None, false).to_string(), "a *:* rwm");
+        let rules = vec![rule('c', Some(1), Some(3), true), rule('a', None, None, false), rule('c', Some(1), Some(5), true)];
         let p = program(&rules);
         // prologue 6 + one rule (type, major, minor, mov, exit = 5) + default 2; the rule
         // before the wildcard is dropped, and the default is deny.

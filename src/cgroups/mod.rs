@@ -297,12 +297,7 @@ impl Cgroup {
             if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
                 // The same rules v1 gets (the config's, then the default devices'), as an
                 // eBPF program: cgroup2 has no devices files.
-                let rules: Vec<devices_bpf::Rule> = resources::v1(r)
-                    .iter()
-                    .filter(|w| w.controller == "devices")
-                    .filter_map(|w| devices_bpf::parse(&w.value, w.file == "devices.allow"))
-                    .collect();
-                devices_bpf::apply(&d.path, &rules)?;
+                devices_bpf::apply(&d.path, &resources::device_rules(r))?;
             }
             for wr in &writes {
                 write_knob(&d.path, wr)?;

@@ -26,40 +26,82 @@ fn limit_v2(v: i64) -> String {
     if v < 0 { "max".into() } else { v.to_string() }
 }
 
-/// An access string as runc's device rules keep it: the set of r, w and m it names, in
-/// that order; anything else is dropped. Absent or empty: all three.
-fn device_access(a: Option<&str>) -> String {
-    let a = a.filter(|a| !a.is_empty()).unwrap_or("rwm");
-    "rwm".chars().filter(|c| a.contains(*c)).collect()
+
+/// A device rule, as the config gives it and the defaults add: v1 writes it as text
+/// (`Display`: "c 1:3 rwm"), cgroup2 compiles it into an eBPF program (devices_bpf.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// 'a', 'b', 'c' or 'p'.
+    pub typ: char,
+    /// None: any.
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: u32,
+    pub allow: bool,
 }
 
-/// The rule's devices-cgroup line, or None when its access names nothing a rule can grant
-/// or deny (a no-op, as in runc).
-fn device_rule(d: &LinuxDeviceCgroup) -> Option<String> {
-    let t = match d.typ() {
+pub const MKNOD: u32 = 1;
+pub const READ: u32 = 2;
+pub const WRITE: u32 = 4;
+
+impl std::fmt::Display for DeviceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |x: Option<i64>| x.map_or("*".to_string(), |v| v.to_string());
+        let access: String = [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')].iter().filter(|(b, _)| self.access & b != 0).map(|(_, c)| *c).collect();
+        write!(f, "{} {}:{} {access}", self.typ, n(self.major), n(self.minor))
+    }
+}
+
+/// The config's rule, or None when its access names nothing a rule can grant or deny (a
+/// no-op, as in runc).
+fn device_rule(d: &LinuxDeviceCgroup) -> Option<DeviceRule> {
+    let typ = match d.typ() {
         Some(LinuxDeviceType::B) => 'b',
         Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
         Some(LinuxDeviceType::P) => 'p',
         Some(LinuxDeviceType::A) | None => 'a',
     };
-    let n = |x: Option<i64>| x.filter(|v| *v >= 0).map_or("*".to_string(), |v| v.to_string());
-    let access = device_access(d.access().as_deref());
-    if access.is_empty() {
+    // As runc keeps them: the r, w and m the access names (anything else is dropped),
+    // printed in that order; absent or empty: all three.
+    let letters = d.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
+    let access = [('r', READ), ('w', WRITE), ('m', MKNOD)].iter().filter(|(c, _)| letters.contains(*c)).fold(0, |a, (_, b)| a | b);
+    if access == 0 {
         return None;
     }
-    if t == 'a' && d.major().is_none() && d.minor().is_none() {
-        return Some(format!("a *:* {access}"));
-    }
-    Some(format!("{t} {}:{} {access}", n(d.major()), n(d.minor())))
+    let n = |x: Option<i64>| x.filter(|v| *v >= 0);
+    Some(DeviceRule { typ, major: n(d.major()), minor: n(d.minor()), access, allow: d.allow() })
 }
+
+const fn allow(typ: char, major: Option<i64>, minor: Option<i64>, access: u32) -> DeviceRule {
+    DeviceRule { typ, major, minor, access, allow: true }
+}
+
+const RWM: u32 = READ | WRITE | MKNOD;
 
 /// The device nodes every container gets (rootfs/devices.rs) must stay usable whatever
 /// the device rules say, as runc allows them after the config's rules: runc's list
 /// exactly (no 5:1: a terminal's /dev/console is its pty, 136:*).
-pub const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+pub const DEFAULT_ALLOWED: &[DeviceRule] = &[
+    allow('c', None, None, MKNOD),
+    allow('b', None, None, MKNOD),
+    allow('c', Some(1), Some(3), RWM),
+    allow('c', Some(1), Some(5), RWM),
+    allow('c', Some(1), Some(7), RWM),
+    allow('c', Some(1), Some(8), RWM),
+    allow('c', Some(1), Some(9), RWM),
+    allow('c', Some(5), Some(0), RWM),
+    allow('c', Some(5), Some(2), RWM),
+    allow('c', Some(136), None, RWM),
+    allow('c', Some(10), Some(200), RWM),
 ];
+
+/// The config's device rules in order, then the defaults (none without config rules).
+pub fn device_rules(r: &LinuxResources) -> Vec<DeviceRule> {
+    match r.devices() {
+        Some(devs) => devs.iter().filter_map(device_rule).chain(DEFAULT_ALLOWED.iter().copied()).collect(),
+        None => Vec::new(),
+    }
+}
 
 /// runc's rule, which engines rely on (docker sends `"blockIO": {"weight": 0}`): a zero
 /// memory value, pids limit or I/O weight means "not set", not a limit of zero.
@@ -163,15 +205,8 @@ pub fn v1(r: &LinuxResources) -> Vec<Write> {
             out.push(w("net_prio", "net_prio.ifpriomap", format!("{} {}", p.name(), p.priority())));
         }
     }
-    if let Some(devs) = r.devices() {
-        for d in devs {
-            if let Some(rule) = device_rule(d) {
-                out.push(w("devices", if d.allow() { "devices.allow" } else { "devices.deny" }, rule));
-            }
-        }
-        for rule in DEFAULT_ALLOWED {
-            out.push(w("devices", "devices.allow", rule));
-        }
+    for rule in device_rules(r) {
+        out.push(w("devices", if rule.allow { "devices.allow" } else { "devices.deny" }, rule));
     }
     for (dev, l) in r.rdma().iter().flatten() {
         out.push(w("rdma", "rdma.max", rdma_line(dev, l.hca_handles(), l.hca_objects())));
@@ -369,7 +404,7 @@ mod tests {
     fn device_access_is_kept_as_runc_keeps_it() {
         let rule = |access: &str| {
             let d: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": access})).unwrap();
-            device_rule(&d)
+            device_rule(&d).map(|r| r.to_string())
         };
         assert_eq!(rule("mwr").as_deref(), Some("c 1:3 rwm"));
         assert_eq!(rule("rrx").as_deref(), Some("c 1:3 r"));
