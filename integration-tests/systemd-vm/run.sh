@@ -13,6 +13,10 @@ trap 'rm -rf "$w"' EXIT
 mkdir -p "$w/bin" "$w/root/usr/lib/systemd" "$w/root/etc/systemd/system" "$w/root/usr/lib/x86_64-linux-gnu/systemd"
 cp "$berth" "$w/bin/berth"
 cp /usr/bin/systemctl /usr/bin/busctl "$w/bin/"
+# An engine with the systemd driver, as Kubernetes nodes run it (SystemdCgroup = true).
+for b in containerd containerd-shim-runc-v2 ctr; do
+  p=$(command -v $b || true); [ -z "$p" ] || cp "$p" "$w/bin/"
+done
 cp /usr/lib/systemd/systemd "$w/root/usr/lib/systemd/"
 cp /etc/os-release "$w/root/etc/os-release" 2>/dev/null || cp /usr/lib/os-release "$w/root/etc/os-release"
 : > "$w/root/etc/machine-id"
@@ -33,4 +37,4 @@ StandardError=tty
 TTYPath=/dev/ttyS0
 ExecStart=/bin/sh /stage.sh
 UNIT
-GUEST_INIT=$here/init EXTRA_ROOT=$w/root VM_TIMEOUT=${VM_TIMEOUT:-300} bash "$vm/run-in-vm.sh" "$w/bin" "${1:-$here/scenario.sh}"
+GUEST_INIT=$here/init EXTRA_ROOT=$w/root VM_TIMEOUT=${VM_TIMEOUT:-300} VM_MEM=${VM_MEM:-2048} bash "$vm/run-in-vm.sh" "$w/bin" "${1:-$here/scenario.sh}"

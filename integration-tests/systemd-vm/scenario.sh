@@ -58,6 +58,35 @@ check_eq "kubelet shape: memory.max" 33554432 "$(cat $K/memory.max 2>&1)"
 $R kill k2 KILL; sleep 0.5; $R delete k2
 check "kubelet shape: delete removed the scope" test ! -e $K
 
+# 4. containerd driving berth through its runc shim with the systemd driver (the shim
+# passes --systemd-cgroup, as with SystemdCgroup = true), rootfs given directly.
+if command -v containerd >/dev/null && command -v ctr >/dev/null; then
+  mkdir -p /tmp/ctd /run/ctd
+  cat > /tmp/ctd/config.toml <<CFG
+version = 2
+root = "/tmp/ctd/root"
+state = "/run/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "/run/ctd/containerd.sock"
+CFG
+  containerd --config /tmp/ctd/config.toml >/tmp/ctd/log 2>&1 &
+  CPID=$!
+  for i in $(seq 100); do [ -S /run/ctd/containerd.sock ] && break; sleep 0.1; done
+  C="ctr -a /run/ctd/containerd.sock"
+  cfg '.process.args=["sh"]'
+  out=$(timeout 60 $C run --rm --runc-binary /opt/test/berth --runc-systemd-cgroup --cgroup system.slice:ctr:e1 --rootfs $B/rootfs e1 cat /proc/self/cgroup 2>&1)
+  check_eq "containerd, systemd driver: ctr run --rm in its scope" "0::/system.slice/ctr-e1.scope" "$out"
+  timeout 60 $C run -d --runc-binary /opt/test/berth --runc-systemd-cgroup --cgroup system.slice:ctr:e2 --rootfs $B/rootfs e2 sleep 1000 >/tmp/e2.log 2>&1
+  check_eq "containerd, systemd driver: the task's scope is active" active "$(systemctl is-active ctr-e2.scope)"
+  check_eq "containerd, systemd driver: exec" hi "$(timeout 60 $C task exec --exec-id x1 e2 echo hi 2>&1)"
+  timeout 30 $C task kill -s SIGKILL e2; sleep 1; timeout 30 $C task delete e2 >/dev/null 2>&1; $C container delete e2 >/dev/null 2>&1
+  check "containerd, systemd driver: the scope is gone after delete" sh -c "! systemctl is-active -q ctr-e2.scope"
+  kill $CPID; wait $CPID 2>/dev/null
+else
+  echo "    (no containerd on the host: the engine checks are skipped)"
+fi
+
 # 3. errors: a bad path is refused before anything is made
 cfg '.linux.cgroupsPath="not-a-slice:x:y"'
 $R run -b $B bad >/tmp/bad.log 2>&1

@@ -322,3 +322,16 @@ fn an_unknown_command_is_reported_as_runc_does() {
     assert_eq!(o.code, 3);
     assert!(o.stderr.contains("No help topic for 'foo'"), "{}", o.stderr);
 }
+
+/// Kubernetes lets a pod's annotations reach 256 KiB; the init gets them with the state
+/// (process/sync.rs). They were cut at 16 KiB and create failed.
+#[test]
+fn large_annotations_reach_the_init_whole() {
+    let mut t = T::new("bigannot");
+    let mut b = t.bundle(&["true"]);
+    let big = "x".repeat(150 * 1024);
+    b.config["annotations"] = serde_json::json!({"big": big});
+    t.create(&b, "ba").ok();
+    assert_eq!(t.state("ba")["annotations"]["big"].as_str().map(str::len), Some(big.len()));
+    t.berth(&["delete", "ba"]).ok();
+}

@@ -83,7 +83,12 @@ fn follows(prev: Step, next: Step) -> bool {
     )
 }
 
-const MAX: usize = 16 * 1024;
+/// The largest message: Go carries the container's annotations, which Kubernetes lets
+/// reach 256 KiB in all; a SOCK_SEQPACKET message must fit the socket's send buffer
+/// (~208 KiB by default), so the runtime raises that first (`pair`). A message that
+/// would not fit is an error at the sender, never cut short (it was at 16 KiB: a Go
+/// with large annotations arrived truncated and failed to decode).
+const MAX: usize = 1024 * 1024;
 
 impl ToInit {
     fn step(&self) -> Step {
@@ -149,7 +154,6 @@ impl FromInit {
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
-    let body = &body[..body.len().min(MAX - 1)];
     let mut v = Vec::with_capacity(1 + body.len());
     v.push(tag);
     v.extend_from_slice(body);
@@ -183,6 +187,19 @@ pub fn pair() -> io::Result<(RuntimeEnd, InitEnd)> {
     use std::os::fd::FromRawFd;
     // SAFETY: both fds were just created and are owned by nobody else.
     let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let size = MAX as libc::c_int * 2;
+    for fd in [&a, &b] {
+        // SAFETY: setsockopt with an int of the size passed. SO_SNDBUFFORCE (root) goes
+        // past net.core.wmem_max; where refused the default stays, and only a message
+        // larger than it fails (EMSGSIZE).
+        unsafe {
+            let p = (&size as *const libc::c_int).cast();
+            let n = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            if libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, p, n) != 0 {
+                libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, p, n);
+            }
+        }
+    }
     Ok((RuntimeEnd(Channel { fd: a, last: Cell::new(Step::Start) }), InitEnd(Channel { fd: b, last: Cell::new(Step::Start) })))
 }
 
@@ -197,6 +214,9 @@ impl Channel {
     }
 
     fn send_bytes(&self, b: &[u8]) -> io::Result<()> {
+        if b.len() > MAX {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("sync: a message of {} bytes (the container's state, with its annotations?) is over the {MAX}-byte limit", b.len())));
+        }
         loop {
             // SAFETY: sending from a valid buffer; MSG_NOSIGNAL: a dead peer is EPIPE, not a signal.
             let r = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
@@ -212,7 +232,20 @@ impl Channel {
 
     /// The next message's bytes, or None when the peer closed its end (or died).
     fn recv_bytes(&self, flags: libc::c_int) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = vec![0u8; MAX];
+        // Nearly every message is a few bytes, Go a few hundred: a small buffer, and the
+        // rare large message is first measured (MSG_PEEK | MSG_TRUNC gives its length).
+        let mut buf = vec![0u8; 4096];
+        let peek = loop {
+            // SAFETY: peeking into our buffer; MSG_TRUNC makes the result the whole length.
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_PEEK | libc::MSG_TRUNC) };
+            if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break r;
+            }
+        };
+        // (An error here is the recv's below to report.)
+        if peek > buf.len() as isize {
+            buf.resize((peek as usize).min(MAX), 0);
+        }
         loop {
             // SAFETY: receiving into a buffer of the given size.
             let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
@@ -360,6 +393,18 @@ mod tests {
         // Error is allowed at any point and does not move the order.
         init.send(&FromInit::Error("x".into())).unwrap();
         assert_eq!(rt.recv().unwrap(), Some(FromInit::Error("x".into())));
+    }
+
+    #[test]
+    fn a_go_with_large_annotations_arrives_whole() {
+        let (rt, init) = pair().unwrap();
+        let big = HookState { annotations: (0..100).map(|i| (format!("k{i}"), "v".repeat(2500))).collect(), ..state() };
+        rt.send(&ToInit::Go(big.clone())).unwrap();
+        assert_eq!(init.recv().unwrap(), ToInit::Go(big));
+        let (rt, _init) = pair().unwrap();
+        let huge = HookState { annotations: [("k".to_string(), "v".repeat(MAX))].into(), ..state() };
+        let e = rt.send(&ToInit::Go(huge)).unwrap_err();
+        assert!(e.to_string().contains("over the"), "over the limit: an error at the sender, not a cut message: {e}");
     }
 
     #[test]
