@@ -37,4 +37,23 @@ stop_containerd() {
   umount_below "$W"
   rm -rf "$W"
 }
+# containers_conf FILE RUNTIME DIR ULIMITS: podman's private containers.conf (no network,
+# cgroupfs manager, events and tmp under DIR, RUNTIME as the runtime, its JSON log read).
+containers_conf() {
+  local n; n=$(basename "$2")
+  cat > "$1" <<CFG
+[containers]
+default_ulimits = [$4]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$3/events.log"
+runtime = "$n"
+runtime_supports_json = ["$n"]
+tmp_dir = "$3/tmp"
+[engine.runtimes]
+$n = ["$2"]
+CFG
+}
 finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }

@@ -37,21 +37,7 @@ if [ -z "${INSIDE:-}" ]; then
 fi
 
 mount --bind "$W/etc" /etc
-name=$(basename "$RT")
-cat > "$W/containers.conf" <<CFG
-[containers]
-default_ulimits = []
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$W/xdg/events.log"
-runtime = "$name"
-runtime_supports_json = ["$name"]
-tmp_dir = "$W/xdg/tmp"
-[engine.runtimes]
-$name = ["$RT"]
-CFG
+containers_conf "$W/containers.conf" "$RT" "$W/xdg" ""
 chmod 644 "$W/containers.conf"
 as_u() { timeout 60 setpriv --reuid="$U" --regid="$U" --clear-groups -- env HOME="$W/home" XDG_RUNTIME_DIR="$W/xdg" CONTAINERS_CONF="$W/containers.conf" "$@"; }
 P="podman --root $W/home/storage --runroot $W/xdg/run --storage-driver vfs"

@@ -29,20 +29,7 @@ trap teardown EXIT
 
 BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
-cat > "$W/containers.conf" <<CFG
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$W/events.log"
-runtime = "$name"
-runtime_supports_json = ["$name"]
-tmp_dir = "$W/tmp"
-[engine.runtimes]
-$name = ["$RT"]
-CFG
+containers_conf "$W/containers.conf" "$RT" "$W" '"nofile=1024:1024", "nproc=4096:4096"'
 IMG=busybox:test
 state() { $P inspect --format '{{.State.Status}}' "$1" 2>/dev/null; }
 $P load -i "$W/busybox.tar" >/dev/null 2>&1 && ok "podman: image loaded" || no "podman: image loaded"
