@@ -240,9 +240,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     drop(child_end);
     drop(console);
     drop(listener);
-    state.pid = pid;
-    state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
-    undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(&state)?;
+    record_init(&mut state, pid, &undo)?;
     util::testpoint::hit("create:cloned");
 
     let write_maps = |pid: i32| -> Result<(), Error> {
@@ -267,9 +265,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
                 if let Some(c) = undo.child.as_mut() {
                     c.replace(n);
                 }
-                state.pid = n;
-                state.start_time = util::proc::stat(n).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
-                undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(&state)?;
+                record_init(&mut state, n, &undo)?;
             }
         }
         None if plan.new_user => write_maps(pid)?,
@@ -367,6 +363,15 @@ fn apply_limits(cgroup: &Cgroup, resources: Option<&oci_spec::runtime::LinuxReso
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let abs: PathBuf = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map_err(io_err("cwd"))?.join(path) };
     util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644).map_err(io_err(format!("pid file {}", abs.display())))
+}
+
+/// The init's pid and start time into the crash record (state.rs), saved at once: a
+/// create killed from here on leaves what `delete` needs to kill it.
+fn record_init(state: &mut State, pid: i32, undo: &Undo) -> Result<(), Error> {
+    state.pid = pid;
+    state.start_time = util::proc::stat(pid).map(|s| s.start_time).ok_or_else(|| Error::Init("the init died at once".into()))?;
+    undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?.save(state)?;
+    Ok(())
 }
 
 /// The init's next message, which must be the one `want` accepts; its Error, or its

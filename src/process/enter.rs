@@ -74,16 +74,7 @@ fn enter(a: &EnterArgs) -> Result<identity::Ready, Error> {
     namespaces::join_all(a.joins)?;
     if let Some(j) = a.pid_join {
         namespaces::setns(std::os::fd::AsRawFd::as_raw_fd(&j.file), j.typ, &j.path)?;
-        // SAFETY: single-threaded; the child continues on a copy of our memory.
-        match unsafe { libc::fork() } {
-            -1 => return Err(Error::Sys("fork into the pid namespace".into(), nix::errno::Errno::last())),
-            0 => {}
-            pid => {
-                let code = if a.sync.send(&FromInit::Pid(pid)).is_ok() { 0 } else { 1 };
-                // SAFETY: this process's part is done.
-                unsafe { libc::_exit(code) }
-            }
-        }
+        super::spawn::fork_into_pid_ns(a.sync)?;
     }
     // The container's state, sent with a seccomp listener fd.
     let state = match a.sync.recv() {

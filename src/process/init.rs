@@ -275,21 +275,7 @@ fn enter_late(a: &InitArgs, gate: &mut CgroupGate, late: namespaces::Late) -> Re
         return Ok(());
     }
     namespaces::unshare(libc::CLONE_NEWPID, "pid")?;
-    // SAFETY: single-threaded; the child continues with a copy of our memory, as after
-    // the first clone.
-    match unsafe { libc::fork() } {
-        -1 => Err(Error::Sys("fork pid 1".into(), nix::errno::Errno::last())),
-        0 => {
-            // The runtime reads EOF on the sync channel (its only peer death signal for
-            // us from now on): no parent-death signal, our parent exits at once.
-            Ok(())
-        }
-        pid => {
-            let code = if a.sync.send(&FromInit::Pid(pid)).is_ok() { 0 } else { 1 };
-            // SAFETY: the first process's work is done; leave without destructors.
-            unsafe { libc::_exit(code) }
-        }
-    }
+    super::spawn::fork_into_pid_ns(a.sync)
 }
 
 /// The point from which the init is in its cgroup: `Go` received (id maps written, the

@@ -127,3 +127,22 @@ pub fn spawn(s: &Spawn, child: impl FnOnce()) -> Result<(Child, bool), Error> {
     }
     Ok((child?, inside))
 }
+
+/// In the child, after entering a pid namespace that only affects children (unshare or
+/// setns of CLONE_NEWPID): forks the process that is in it, which returns Ok and goes
+/// on; this one reports its pid to the runtime (`Pid`) and exits. The one going on has
+/// no parent-death signal (its parent exits at once): the runtime's death reaches it as
+/// EOF on the sync channel, at its next wait.
+pub fn fork_into_pid_ns(sync: &super::sync::InitEnd) -> Result<(), super::Error> {
+    // SAFETY: single-threaded; the child continues on a copy of our memory, as after the
+    // first clone.
+    match unsafe { libc::fork() } {
+        -1 => Err(super::Error::Sys("fork into the pid namespace".into(), nix::errno::Errno::last())),
+        0 => Ok(()),
+        pid => {
+            let code = if sync.send(&super::sync::FromInit::Pid(pid)).is_ok() { 0 } else { 1 };
+            // SAFETY: this process's part is done; leave without destructors.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
