@@ -123,6 +123,10 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
     let child_end = child_end.move_above(min).map_err(io_err("dup fd"))?;
     let console = console.map(|f| spawn::above(f, min)).transpose().map_err(io_err("dup fd"))?;
     let listener = listener.map(|f| spawn::above(f, min)).transpose().map_err(io_err("dup fd"))?;
+    // Rootless, the parent cannot enter the container's pid namespace (setns needs
+    // CAP_SYS_ADMIN in its own user namespace): the child does, once in the container's
+    // user namespace, and forks the process that is then in it (`Pid`).
+    let (parent_pid_join, child_pid_join) = if rt.rootless { (None, pid_join.as_ref()) } else { (pid_join.as_ref(), None) };
     let args = enter::EnterArgs {
         process: &process,
         joins: &joins,
@@ -133,21 +137,16 @@ pub fn exec(rt: &Runtime, o: &ExecOptions) -> Result<i32, Error> {
         parent_pid: std::process::id() as i32,
         seccomp: seccomp.as_ref(),
         seccomp_listener: listener.as_ref().map(|f| f.as_raw_fd()),
-        pid_join: None,
+        pid_join: child_pid_join,
     };
     let target = cgroup.clone_target();
-    // Rootless, the parent cannot enter the container's pid namespace (setns needs
-    // CAP_SYS_ADMIN in its own user namespace): the child does, once in the container's
-    // user namespace, and forks the process that is then in it (`Pid`).
-    let child_pid_join = if rt.rootless { pid_join.as_ref() } else { None };
     let how = Spawn {
         flags: 0,
-        pid_join: if rt.rootless { None } else { pid_join.as_ref() },
+        pid_join: parent_pid_join,
         cgroup: target.as_ref().map(|f| f.as_raw_fd()),
         runtime_end: parent_end.raw(),
         subreaper: child_pid_join.is_some(),
     };
-    let args = enter::EnterArgs { pid_join: child_pid_join, ..args };
     let (mut child, born_inside) = spawn::spawn(&how, || enter::run(&args))?;
     drop(child_end);
     drop(console);

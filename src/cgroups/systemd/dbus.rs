@@ -243,8 +243,30 @@ impl Connection {
         let mut c = Connection { sock, serial: 0, pending: Vec::new(), bus };
         if bus {
             c.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", &[])?;
+        } else {
+            c.ping()?;
         }
         Ok(c)
+    }
+
+    /// Seen with systemd 252 on its private socket: a call sent right after BEGIN while
+    /// systemd is busy (a delete right after the scope emptied) is read together with the
+    /// authentication and then left unanswered until more input arrives. So a new
+    /// connection first sends org.freedesktop.DBus.Peer.Ping (harmless, answered by any
+    /// sd-bus peer); unanswered within 0.3 s, a second Ping is that input, and both are
+    /// answered. Every later call of the connection then goes through normally.
+    fn ping(&mut self) -> io::Result<()> {
+        let ping = |c: &mut Connection| c.call("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.DBus.Peer", "Ping", &[]);
+        self.set_timeout(Duration::from_millis(300))?;
+        let first = ping(self);
+        self.set_timeout(Duration::from_secs(30))?;
+        match first {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                crate::logging::debug("systemd did not answer at once: asking again on the same connection");
+                ping(self).map(drop)
+            }
+            r => r.map(drop),
+        }
     }
 
     /// How long a call waits for its reply.

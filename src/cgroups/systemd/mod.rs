@@ -173,25 +173,7 @@ pub fn resource_properties(r: &LinuxResources) -> Vec<Value> {
 
 fn connect() -> Result<Connection, Error> {
     let mut c = Connection::system().map_err(sd_err("connect"))?;
-    // Seen with systemd 252 on its private socket: a call sent right after BEGIN while
-    // systemd is busy (delete right after the scope emptied) is read together with the
-    // authentication and then left unanswered until more input arrives. A second call
-    // on the same connection is that input: both are then answered.
-    c.set_timeout(Duration::from_millis(300)).map_err(sd_err("connect"))?;
-    match c.call(DEST, PATH, MANAGER, "Subscribe", &[]) {
-        Ok(_) => {}
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-            crate::logging::debug("systemd did not answer Subscribe at once: asking again on the same connection");
-            c.set_timeout(Duration::from_secs(30)).map_err(sd_err("connect"))?;
-            c.call(DEST, PATH, MANAGER, "Subscribe", &[]).map_err(sd_err("Subscribe"))?;
-        }
-        Err(e) => return Err(sd_err("Subscribe")(e)),
-    }
-    c.set_timeout(Duration::from_secs(30)).map_err(sd_err("connect"))?;
-    subscribed(c)
-}
-
-fn subscribed(mut c: Connection) -> Result<Connection, Error> {
+    c.call(DEST, PATH, MANAGER, "Subscribe", &[]).map_err(sd_err("Subscribe"))?;
     if c.is_bus() {
         let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
         c.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", &[Value::Str(rule.into())]).map_err(sd_err("AddMatch"))?;
