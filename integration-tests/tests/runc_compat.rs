@@ -747,3 +747,39 @@ fn tmpcopyup_fills_a_tmpfs_as_runc_does_and_copies_links_as_links() {
     b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}));
     assert_eq!(t.run(&b, "tcu2").ok().stdout, "/etc/shadow\nsymbolic link\nfifo 644\ndirectory 2750\n");
 }
+
+#[test]
+fn a_program_that_cannot_be_executed_fails_in_runcs_words_and_status() {
+    // Engines show these words to users ("exec /entrypoint: exec format error" is what an
+    // image of the wrong architecture gives under docker): berth said `berth: exec
+    // "/bin/bad": Exec format error (os error 8)`, exit 127 under run and 255 under exec,
+    // and "No such file or directory (os error 2)" for a missing program.
+    let mut t = T::new("compat-badexec");
+    let root = t.private_rootfs();
+    std::fs::write(root.join("bin/bad"), b"\x7fELF\x02garbage\n").unwrap();
+    std::fs::set_permissions(root.join("bin/bad"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for rt in ["berth", "runc"] {
+        // run: the init's own failure after start, on its stderr, status 1.
+        let mut b = bundle(&mut t, &["/bin/bad"], &format!("badexec-{rt}"));
+        b.config["root"]["path"] = json!(root);
+        let out = under(&t, rt, "run", &b, "bad");
+        assert_eq!((out.code, out.stderr.as_str()), (1, "exec /bin/bad: exec format error\n"), "{rt}: {out:?}");
+        // exec: the same words and status from the process entering the container.
+        let mut b = bundle(&mut t, &["sleep", "100"], &format!("badexec2-{rt}"));
+        b.config["root"]["path"] = json!(root);
+        b.write();
+        let up = match rt {
+            "berth" => t.detached(t.cmd().args(["run", "-d", "--bundle"]).arg(&b.dir).arg("up")),
+            _ => runc(&t, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "up"]),
+        };
+        assert_eq!(up.code, 0, "{rt}: {up:?}");
+        let out = cli(&t, rt, &["exec", "up", "/bin/bad"]);
+        assert_eq!((out.code, out.stderr.as_str()), (1, "exec /bin/bad: exec format error\n"), "{rt}: {out:?}");
+        cli(&t, rt, &["delete", "-f", "up"]).ok();
+        // A missing program: Go's os.Stat words, inside create's error.
+        let mut b = bundle(&mut t, &["/nope"], &format!("badexec3-{rt}"));
+        b.config["root"]["path"] = json!(root);
+        under(&t, rt, "run", &b, "nope").failed_with(r#"exec: \"/nope\": stat /nope: no such file or directory"#);
+        let _ = cli(&t, rt, &["delete", "-f", "nope"]);
+    }
+}

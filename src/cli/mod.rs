@@ -199,6 +199,7 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
                 console_fd: None,
                 no_pivot: a.no_pivot,
                 preserve_fds: a.preserve_fds,
+                watch: false,
             };
             container::create(rt, &o)?;
             Ok(0)

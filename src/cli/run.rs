@@ -53,11 +53,13 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
         console_fd: relay.as_ref().map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        watch: !detach,
     };
     let created = container::create(rt, &o)?;
     if let Err(e) = container::start(rt, &a.id) {
         let _ = container::delete(rt, &a.id, true);
-        return Err(e.into());
+        // An init that failed after create says why; "has stopped" is only the result.
+        return Err(created.init_error().map_or(e, container::Error::Init).into());
     }
     let Some(set) = set else { return Ok(0) };
     let code = match relay {
@@ -70,6 +72,13 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
         }
         None => wait_forwarding(created.pid, &set),
     };
+    // It ended before its program ran: its reason is the error, logged once, here.
+    if let Some(msg) = created.init_error() {
+        if !keep {
+            let _ = container::delete(rt, &a.id, true);
+        }
+        return Err(container::Error::Init(msg).into());
+    }
     if !keep {
         if let Err(e) = container::delete(rt, &a.id, true) {
             crate::logging::warn(&format!("delete after run: {e}"));

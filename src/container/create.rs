@@ -14,7 +14,7 @@ use crate::config::{self, Spec};
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
 use crate::process::spawn::{self, Child, Spawn};
-use crate::process::sync::{FromInit, ToInit};
+use crate::process::sync::{FromInit, RuntimeEnd, ToInit};
 use crate::process::{init, sync};
 use crate::util;
 
@@ -30,10 +30,32 @@ pub struct CreateOptions<'a> {
     pub console_fd: Option<RawFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The caller watches the init until it exits (a foreground `run`): the init's
+    /// failures after `Ready` come to it (`Created::init_error`) instead of the
+    /// container's stderr.
+    pub watch: bool,
 }
 
 pub struct Created {
     pub pid: i32,
+    /// Kept when watched.
+    sync: Option<RuntimeEnd>,
+}
+
+impl Created {
+    /// What the init reported failing after create returned (before it was released, or
+    /// while waiting for `start`), if anything. Never blocks: the init sends before it
+    /// exits, so once it is seen stopped or reaped the message is here.
+    pub fn init_error(&self) -> Option<String> {
+        match self.sync.as_ref()?.try_recv() {
+            Ok(Some(FromInit::Error(msg))) => Some(msg),
+            Ok(_) => None,
+            // Still running (start failed for its own reason).
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            // Whether the program ever ran is unknown: that is the error then.
+            Err(e) => Some(format!("its report is unreadable: {}", crate::util::errno::text(&e))),
+        }
+    }
 }
 
 /// Undoes a partial create when dropped, unless disarmed: the init first (killed and
@@ -215,6 +237,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         seccomp_listener: listener.as_ref().map(|c| c.as_raw_fd()),
         bind_trees: &bind_trees,
         rootless: rt.rootless,
+        watched: o.watch,
     };
     let target = cgroup.clone_target();
     let time_ns = if plan.time_by_runtime {
@@ -331,7 +354,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     undo.child.take().map(Child::keep);
     undo.cgroup = None;
     drop(undo.dir.take());
-    Ok(Created { pid })
+    Ok(Created { pid, sync: o.watch.then_some(parent_end) })
 }
 
 /// Makes the cgroup2 (`v2`) or the v1 directories. Rootless, a hierarchy the caller may

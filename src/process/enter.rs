@@ -6,7 +6,8 @@
 //! container's init (namespaces::join_all: user last; joining the mount namespace also
 //! moves its root and cwd into the container), waits for `Go`,
 //! then does what the init does before exec. Success is the sync socket closing on exec
-//! (close-on-exec); a failure is sent as an `Error` message.
+//! (close-on-exec); a failure is sent as an `Error` message, except a failed execve,
+//! which is printed and is exit status 1, as with runc.
 
 use std::os::fd::RawFd;
 
@@ -39,9 +40,11 @@ pub struct EnterArgs<'a> {
 pub fn run(a: &EnterArgs) -> ! {
     let code = match enter(a) {
         Ok(ready) => {
+            // As runc: the failed execve is the process's own failure, printed on its
+            // stderr, exit status 1 (the runtime sees the channel close, then the exit).
             let err = ready.exec();
-            let _ = a.sync.send(&FromInit::Error(err.to_string()));
-            255
+            eprintln!("{err}");
+            1
         }
         Err(e) => {
             let _ = a.sync.send(&FromInit::Error(e.to_string()));

@@ -13,7 +13,8 @@ pub enum Error {
     NotFound(String),
     #[error("exec: {0:?}: {1}")]
     Bad(String, String),
-    #[error("exec {0:?}: {1}")]
+    /// runc's words for an execve that failed after `start` (printed by the init).
+    #[error("exec {0}: {text}", text = crate::util::errno::text(.1))]
     Exec(String, io::Error),
 }
 
@@ -31,7 +32,8 @@ pub fn find_program(arg0: &str, env: &[String]) -> Result<PathBuf, Error> {
             Ok(m) if m.is_dir() => Err(Error::Bad(arg0.into(), "is a directory".into())),
             Ok(_) if is_executable(&p) => Ok(p),
             Ok(_) => Err(Error::Bad(arg0.into(), "permission denied".into())),
-            Err(e) => Err(Error::Bad(arg0.into(), e.to_string())),
+            // Go's os.Stat error, as runc's LookPath reports it.
+            Err(e) => Err(Error::Bad(arg0.into(), format!("stat {arg0}: {}", crate::util::errno::text(&e)))),
         };
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

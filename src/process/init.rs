@@ -31,7 +31,9 @@
 //!  7. close every fd we do not need, drop the bounding set, change user, chdir (checked
 //!     to be inside the root), set the capability sets, no_new_privs;
 //!  8. `Ready`; wait for `Saved` (the runtime has written state.json: until then we exit
-//!     if it dies); wait on exec.fifo; startContainer hooks; execve.
+//!     if it dies); wait on exec.fifo (a failure so far goes to the runtime if it still
+//!     watches, else to stderr); startContainer hooks; execve (a failure printed, as
+//!     runc's init prints it).
 
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -81,6 +83,9 @@ pub struct InitArgs<'a> {
     pub rootless: bool,
     /// Bind sources opened by the parent (rootfs::open_bind_sources).
     pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
+    /// The runtime keeps reading the sync channel until we exec or exit (a foreground
+    /// `run`): a failure after `Ready` is sent to it, not printed (see `late`).
+    pub watched: bool,
 }
 
 /// What is left to do after `Ready`.
@@ -92,7 +97,13 @@ struct Prepared {
 /// The init's entry point. Never returns.
 pub fn run(a: &InitArgs) -> ! {
     let code = match setup(a) {
-        Ok(p) => wait_and_exec(a, p),
+        Ok(p) => match released(a) {
+            Ok(()) => exec(a, p),
+            Err(e) => {
+                late(a, &e.to_string());
+                1
+            }
+        },
         Err(e) => {
             let _ = a.sync.send(&FromInit::Error(e.to_string()));
             1
@@ -247,10 +258,6 @@ fn setup(a: &InitArgs) -> Result<Prepared, Error> {
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     send(a.sync, &FromInit::Ready)?;
-    match recv(a.sync)? {
-        ToInit::Saved => {}
-        other => return Err(Error::Sync(format!("expected Saved, got {other:?}"))),
-    }
     Ok(Prepared { ready, state })
 }
 
@@ -317,19 +324,44 @@ fn write_sysctl(proc: &ProcFs, key: &str, value: &str) -> Result<(), Error> {
     proc.write(&format!("sys/{rel}"), value).map_err(|e| Error::Other(format!("linux.sysctl {key}={value}: {e}")))
 }
 
-fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
+/// After `Ready`: waits for `Saved` (the runtime has written state.json; until then we
+/// exit if it dies), then on exec.fifo for `start`.
+fn released(a: &InitArgs) -> Result<(), Error> {
+    match recv(a.sync)? {
+        ToInit::Saved => {}
+        other => return Err(Error::Sync(format!("expected Saved, got {other:?}"))),
+    }
     let mut b = [0u8; 1];
     loop {
         // SAFETY: read into a one-byte buffer from our fifo fd.
         let r = unsafe { libc::read(a.fifo_fd, b.as_mut_ptr().cast(), 1) };
-        if r == 1 {
-            break;
+        match r {
+            1 => return Ok(()),
+            0 => return Err(Error::Other("exec.fifo: closed before start".into())),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::Other(format!("waiting for start on exec.fifo: {}", crate::util::errno::text(&e))));
+                }
+            }
         }
-        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        return 1;
     }
+}
+
+/// A failure between `Ready` and the release: the runtime no longer waits for our
+/// messages then, unless it watches us to the end (a foreground `run`, `watched`), which
+/// reports it as its own error (Created::init_error); otherwise nobody would hear of it
+/// but the container's stderr, where runc's init prints such failures too.
+fn late(a: &InitArgs, msg: &str) {
+    if !a.watched || a.sync.send(&FromInit::Error(msg.to_string())).is_err() {
+        eprintln!("{msg}");
+    }
+}
+
+/// Released: startContainer hooks, then the program. A failure from here on is printed
+/// on the container's stderr and is exit status 1, as with runc ("exec /x: exec format
+/// error").
+fn exec(a: &InitArgs, p: Prepared) -> i32 {
     // The fifo stays open (close-on-exec) until the execve: `start` waits for that to run
     // the poststart hooks after the program is executed.
     // SAFETY: closing our own fd.
@@ -339,10 +371,10 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> i32 {
     let state = HookState { status: Status::Running, ..p.state }.to_json();
     // A hook without env gets the process's final env (HOME added), as runc's.
     if let Err(e) = hooks::run_all(a.spec.hooks().as_ref(), Kind::StartContainer, &state, hooks::Context { cwd: None, env: Some(&p.ready.env) }) {
-        eprintln!("berth: {e}");
+        eprintln!("{e}");
         return 1;
     }
     let err = p.ready.exec();
-    eprintln!("berth: {err}");
-    127
+    eprintln!("{err}");
+    1
 }

@@ -1,6 +1,7 @@
-//! Small helpers shared by every module: time stamps, atomic files, /proc readers, the
+//! Small helpers shared by every module: Go's error texts, time stamps, atomic files, /proc readers, the
 //! verified procfs handle and the fd-based mount API.
 
+pub mod errno;
 pub mod fs;
 pub mod mount;
 pub mod proc;
