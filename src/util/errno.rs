@@ -8,7 +8,9 @@ use std::io;
 /// error's own text otherwise.
 pub fn text(e: &io::Error) -> String {
     let Some(n) = e.raw_os_error() else { return e.to_string() };
-    let s = nix::errno::Errno::from_raw(n).desc();
+    // std's text is strerror_r's (the C library's, as Go's table) plus " (os error N)".
+    let full = e.to_string();
+    let s = full.strip_suffix(&format!(" (os error {n})")).unwrap_or(&full);
     let mut c = s.chars();
     match c.next() {
         Some(first) => first.to_lowercase().chain(c).collect(),
