@@ -12,7 +12,7 @@ w=$(mktemp -d /tmp/berth-sdvm.XXXXXX)
 trap 'rm -rf "$w"' EXIT
 mkdir -p "$w/bin" "$w/root/usr/lib/systemd" "$w/root/etc/systemd/system" "$w/root/usr/lib/x86_64-linux-gnu/systemd"
 cp "$berth" "$w/bin/berth"
-cp /usr/bin/systemctl /usr/bin/busctl "$w/bin/"
+cp /usr/bin/systemctl /usr/bin/busctl /usr/bin/systemd-run /usr/bin/setpriv "$w/bin/"
 # An engine with the systemd driver, as Kubernetes nodes run it (SystemdCgroup = true).
 for b in containerd containerd-shim-runc-v2 ctr; do
   p=$(command -v $b || true); [ -z "$p" ] || cp "$p" "$w/bin/"

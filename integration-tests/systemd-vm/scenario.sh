@@ -87,6 +87,46 @@ else
   echo "    (no containerd on the host: the engine checks are skipped)"
 fi
 
+# 5. rootless: the user's systemd (runc's systemdUser). A user manager runs as a
+# delegated service of the user (what user@.service is, without PAM); berth runs in a
+# service of that manager (systemd-run --user), as podman in a user unit does: the manager
+# moves the init into the container's scope itself (from a login session's cgroup it asks
+# PID 1 over the system bus, which this guest does not run).
+RU=23450; RX=/run/user/$RU; RB=/tmp/rl-bundle
+echo "rl:x:$RU:$RU::/tmp:/bin/sh" >> /etc/passwd; echo "rl:x:$RU:" >> /etc/group
+mkdir -p $RX /etc/systemd/user /tmp/rl-spec && chown $RU:$RU $RX /tmp/rl-spec && chmod 700 $RX
+printf '[Unit]\nDescription=berth user scenario\n' > /etc/systemd/user/berth-user.target
+systemd-run --quiet --uid=$RU --gid=$RU -p Delegate=yes -p DefaultDependencies=no -p TimeoutStopSec=3 -E XDG_RUNTIME_DIR=$RX --unit=berth-user-mgr \
+  /usr/lib/systemd/systemd --user --unit=berth-user.target --log-target=console
+for i in $(seq 150); do [ -S $RX/systemd/private ] && break; sleep 0.1; done
+check "rootless: the user's systemd is up" test -S $RX/systemd/private
+asu() { XDG_RUNTIME_DIR=$RX /opt/test/setpriv --reuid=$RU --regid=$RU --clear-groups -- "$@"; }
+UR="berth --systemd-cgroup"
+asu berth spec --rootless --bundle /tmp/rl-spec
+mkbundle $RB; mkdir -p $RB/rootfs/proc $RB/rootfs/sys $RB/rootfs/dev
+jq --arg r "$RB/rootfs" '.root.path=$r | .process.terminal=false | .process.args=["sleep","1000"] | .linux.cgroupsPath=":berth:u1" | .linux.resources={"memory":{"limit":33554432},"pids":{"limit":16}}' /tmp/rl-spec/config.json > $RB/config.json
+asu systemd-run --user --quiet -p DefaultDependencies=no /bin/sh -c "/opt/test/$UR run -d -b $RB u1 </dev/null >$RX/u1.log 2>&1; echo \$? > $RX/u1.rc"
+for i in $(seq 100); do [ -s $RX/u1.rc ] && break; sleep 0.1; done
+check_eq "rootless: run -d in a service of the user's systemd" 0 "$(cat $RX/u1.rc 2>&1)"; sed 's/^/    /' $RX/u1.log
+# Below the manager's own cgroup (berth asks the manager for it: ControlGroup).
+UC=/system.slice/berth-user-mgr.service/user.slice/berth-u1.scope; UG=/sys/fs/cgroup$UC
+pid=$(asu $UR state u1 | jq .pid)
+check_eq "rootless: the scope is the user manager's, active" active "$(asu systemctl --user is-active berth-u1.scope)"
+check_eq "rootless: in the manager's user.slice (runc's default)" user.slice "$(asu systemctl --user show -p Slice --value berth-u1.scope)"
+check_eq "rootless: the init is in the scope, below the manager's cgroup" "0::$UC" "$(cat /proc/$pid/cgroup)"
+check "rootless: berth found the scope's directory (events --stats)" sh -c "XDG_RUNTIME_DIR=$RX setpriv --reuid=$RU --regid=$RU --clear-groups -- $UR events --stats u1 | jq -e '.data.pids.current == 1'"
+check_eq "rootless: MemoryMax" 33554432 "$(asu systemctl --user show -p MemoryMax --value berth-u1.scope)"
+check_eq "rootless: memory.max" 33554432 "$(cat $UG/memory.max 2>&1)"
+check_eq "rootless: pids.max" 16 "$(cat $UG/pids.max 2>&1)"
+check_eq "rootless: state in \$XDG_RUNTIME_DIR/berth" u1 "$(ls $RX/berth 2>&1 | grep -v '^\.')"
+asu $UR update u1 --pids-limit 8 2>&1 | sed 's/^/    /'
+check_eq "rootless: update sets TasksMax" 8 "$(asu systemctl --user show -p TasksMax --value berth-u1.scope)"
+check_eq "rootless: and pids.max" 8 "$(cat $UG/pids.max 2>&1)"
+asu $UR delete -f u1 2>&1 | sed 's/^/    /'
+check "rootless: delete stopped the scope" sh -c "! XDG_RUNTIME_DIR=$RX setpriv --reuid=$RU --regid=$RU --clear-groups -- systemctl --user is-active -q berth-u1.scope"
+check "rootless: its cgroup is gone" test ! -e $UG
+systemctl stop berth-user-mgr.service
+
 # 3. errors: a bad path is refused before anything is made
 cfg '.linux.cgroupsPath="not-a-slice:x:y"'
 $R run -b $B bad >/tmp/bad.log 2>&1

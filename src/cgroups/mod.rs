@@ -62,26 +62,71 @@ pub struct Dir {
     pub v2: bool,
 }
 
-/// A container's cgroup, as recorded in its state file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// Who makes, limits and removes a container's cgroup: the driver seam. Everything else
+/// (joining, pids, freezing, stats, the files of limits) is the same for both: a scope's
+/// directory is an ordinary cgroup2 directory once systemd has made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// berth itself, hierarchy by hierarchy (v1, cgroup2 or hybrid): made before or
+    /// around the clone, removed by rmdir of exactly what it made.
+    #[default]
+    Cgroupfs,
+    /// A transient scope of systemd's (`--systemd-cgroup`): systemd makes the directory
+    /// when the scope starts with the init in it, and removes it when the scope stops.
+    Systemd(systemd::Scope),
+}
+
+/// A container's cgroup. Saved in state.json as `Saved` (its own type, so that a change
+/// here cannot change the file by accident).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Saved", from = "Saved")]
 pub struct Cgroup {
     dirs: Vec<Dir>,
     /// Directories this container's create made, parents first: delete removes these only.
     created: Vec<PathBuf>,
-    /// The systemd driver's scope unit (systemd made the directory and removes it).
+    driver: Driver,
+}
+
+/// state.json's `cgroup`, field for field as berth has always written it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Saved {
+    dirs: Vec<Dir>,
+    created: Vec<PathBuf>,
+    /// The systemd driver's scope unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unit: Option<String>,
+    /// The scope is the user's systemd's (rootless), not the system's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    user: bool,
+}
+
+impl From<Cgroup> for Saved {
+    fn from(c: Cgroup) -> Saved {
+        let (unit, user) = match c.driver {
+            Driver::Cgroupfs => (None, false),
+            Driver::Systemd(s) => (Some(s.unit), s.user),
+        };
+        Saved { dirs: c.dirs, created: c.created, unit, user }
+    }
+}
+
+impl From<Saved> for Cgroup {
+    fn from(s: Saved) -> Cgroup {
+        let driver = match s.unit {
+            None => Driver::Cgroupfs,
+            // The slice only matters when the scope starts.
+            Some(unit) => Driver::Systemd(systemd::Scope { unit, slice: String::new(), user: s.user }),
+        };
+        Cgroup { dirs: s.dirs, created: s.created, driver }
+    }
 }
 
 /// Below each hierarchy's root: where containers without an absolute cgroupsPath go.
 pub const DEFAULT_PARENT: &str = "berth";
 
 /// The cgroup path (relative to each hierarchy's root) for a container.
-pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf, Error> {
+fn relative_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, Error> {
     let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
-    if systemd {
-        return Err(Error::Systemd(format!("{:?}: use systemd::placement", raw.unwrap_or_default())));
-    }
     let p = match cgroups_path {
         None => PathBuf::from(DEFAULT_PARENT).join(id),
         Some(p) if p.as_os_str().is_empty() => PathBuf::from(DEFAULT_PARENT).join(id),
@@ -95,6 +140,23 @@ pub fn relative_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Re
 }
 
 impl Cgroup {
+    /// Where container `id`'s cgroup goes on this host, with the runtime's driver
+    /// (`systemd`: --systemd-cgroup; `user`: rootless, the user's systemd): its
+    /// cgroupsPath checked in that driver's grammar, nothing made yet.
+    pub fn for_container(systemd: bool, user: bool, cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, Error> {
+        if !systemd {
+            return Cgroup::locate(&Layout::detect(), &relative_path(cgroups_path, id)?);
+        }
+        let raw = cgroups_path.map(|p| p.to_str().ok_or_else(|| Error::BadPath(p.display().to_string()))).transpose()?;
+        let p = systemd::placement(raw, id, user)?;
+        let mut c = Cgroup::locate(&Layout::detect(), &p.rel)?;
+        if !c.is_v2_only() {
+            return Err(Error::Systemd("the systemd driver needs a cgroup2-only host; on v1 and hybrid hosts use the default (cgroupfs) driver".into()));
+        }
+        c.driver = Driver::Systemd(p.scope);
+        Ok(c)
+    }
+
     /// The container's directory in every hierarchy of `layout`: paths only, nothing is
     /// made yet (see `make`).
     pub fn locate(layout: &Layout, rel: &Path) -> Result<Cgroup, Error> {
@@ -106,7 +168,7 @@ impl Cgroup {
             .iter()
             .map(|h| Dir { path: h.mountpoint.join(rel), mount: h.mountpoint.clone(), controllers: h.controllers.clone(), v2: h.v2 })
             .collect();
-        Ok(Cgroup { dirs, created: Vec::new(), unit: None })
+        Ok(Cgroup { dirs, created: Vec::new(), driver: Driver::Cgroupfs })
     }
 
     /// Drops the cgroup2 (`v2`) or the v1 directories (rootless, unwritable ones); what
@@ -115,14 +177,43 @@ impl Cgroup {
         self.dirs.retain(|d| d.v2 != v2);
     }
 
-    /// The scope unit of the systemd driver, if the cgroup is one.
-    pub fn unit(&self) -> Option<&str> {
-        self.unit.as_deref()
+    pub fn driver(&self) -> &Driver {
+        &self.driver
     }
 
-    /// Makes this a systemd scope (systemd::Placement): systemd makes its directory.
-    pub fn set_unit(&mut self, unit: &str) {
-        self.unit = Some(unit.to_string());
+    /// Whether berth makes the directories (before or around the clone); otherwise
+    /// systemd makes them when the scope starts (`start_scope`), with the init inside.
+    pub fn made_by_runtime(&self) -> bool {
+        matches!(self.driver, Driver::Cgroupfs)
+    }
+
+    /// The systemd driver's step once the init exists: the scope started with the init
+    /// in it and the limits systemd has properties for (the caller then writes every
+    /// limit to the files, as runc). Nothing to do for cgroupfs.
+    pub fn start_scope(&self, id: &str, pid: i32, r: Option<&oci_spec::runtime::LinuxResources>) -> Result<(), Error> {
+        match &self.driver {
+            Driver::Cgroupfs => Ok(()),
+            Driver::Systemd(s) => systemd::start(s, id, pid, r),
+        }
+    }
+
+    /// The crash record of a create about to make this cgroup (container/state.rs):
+    /// what delete must undo if create is killed from here on.
+    pub fn record(&self) -> Cgroup {
+        match self.driver {
+            Driver::Cgroupfs => self.planned(),
+            // systemd makes (and removes) the scope's directories and slices itself.
+            Driver::Systemd(_) => self.clone(),
+        }
+    }
+
+    /// `update`: the driver's own record of the limits first (systemd's unit properties:
+    /// systemd rewrites the files from them), then the files. Returns warnings.
+    pub fn update(&self, r: &oci_spec::runtime::LinuxResources) -> Result<Vec<String>, Error> {
+        if let Driver::Systemd(s) = &self.driver {
+            systemd::set(s, r)?;
+        }
+        self.apply(r)
     }
 
     /// The one cgroup2 directory of a cgroup2-only host.
@@ -168,7 +259,7 @@ impl Cgroup {
     /// directory that `make` is about to create (those missing now, parents first), so
     /// that a delete after a killed create removes what it may have made. Shared parents
     /// get a plain rmdir there, as always: one in use by another container stays.
-    pub fn planned(&self) -> Cgroup {
+    fn planned(&self) -> Cgroup {
         let mut c = self.clone();
         for d in &self.dirs {
             let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path);
@@ -312,7 +403,7 @@ impl Cgroup {
     pub fn clone_target(&self) -> Option<std::os::fd::OwnedFd> {
         use std::os::unix::fs::OpenOptionsExt;
         // systemd's scope does not exist before the init does: systemd moves it in.
-        if self.unit.is_some() {
+        if !self.made_by_runtime() {
             return None;
         }
         let d = self.v2()?;
@@ -416,8 +507,8 @@ impl Cgroup {
     /// Removes the directories this container created, deepest first. A cgroup that
     /// still has processes is retried for a short while (an exiting task leaves it late).
     pub fn destroy(&self) -> Result<(), Error> {
-        if let Some(unit) = &self.unit {
-            systemd::stop(unit)?;
+        if let Driver::Systemd(s) = &self.driver {
+            systemd::stop(s)?;
         }
         let mut first_err = None;
         for d in self.created.iter().rev() {
@@ -564,12 +655,29 @@ mod tests {
 
     #[test]
     fn default_and_relative_paths_live_below_berth() {
-        assert_eq!(relative_path(None, "c1", false).unwrap(), PathBuf::from("berth/c1"));
-        assert_eq!(relative_path(Some(Path::new("x/y")), "c1", false).unwrap(), PathBuf::from("berth/x/y"));
-        assert_eq!(relative_path(Some(Path::new("/a/b")), "c1", false).unwrap(), PathBuf::from("a/b"));
-        assert!(relative_path(Some(Path::new("/a/../b")), "c1", false).is_err());
-        assert!(relative_path(Some(Path::new("/")), "c1", false).is_err());
-        assert!(matches!(relative_path(Some(Path::new("s.slice:p:n")), "c", true), Err(Error::Systemd(_))));
+        assert_eq!(relative_path(None, "c1").unwrap(), PathBuf::from("berth/c1"));
+        assert_eq!(relative_path(Some(Path::new("x/y")), "c1").unwrap(), PathBuf::from("berth/x/y"));
+        assert_eq!(relative_path(Some(Path::new("/a/b")), "c1").unwrap(), PathBuf::from("a/b"));
+        assert!(relative_path(Some(Path::new("/a/../b")), "c1").is_err());
+        assert!(relative_path(Some(Path::new("/")), "c1").is_err());
+    }
+
+    #[test]
+    fn the_saved_form_is_state_jsons_as_it_always_was() {
+        // A container made by an older berth must still be found and deleted: the file's
+        // shape is pinned here, whatever the type's insides become.
+        let dir = Dir { path: "/cg/berth/c".into(), mount: "/cg".into(), controllers: vec![], v2: true };
+        let fs = Cgroup { dirs: vec![dir.clone()], created: vec!["/cg/berth".into(), "/cg/berth/c".into()], driver: Driver::Cgroupfs };
+        let v = serde_json::to_value(&fs).unwrap();
+        assert_eq!(v, serde_json::json!({"dirs": [{"path": "/cg/berth/c", "mount": "/cg", "controllers": [], "v2": true}], "created": ["/cg/berth", "/cg/berth/c"]}));
+        assert_eq!(serde_json::from_value::<Cgroup>(v).unwrap(), fs);
+        let scope = systemd::Scope { unit: "docker-c.scope".into(), slice: String::new(), user: false };
+        let sd = Cgroup { dirs: vec![dir], created: vec![], driver: Driver::Systemd(scope) };
+        let v = serde_json::to_value(&sd).unwrap();
+        assert_eq!(v["unit"], "docker-c.scope");
+        assert!(v.get("user").is_none());
+        assert_eq!(serde_json::from_value::<Cgroup>(v).unwrap(), sd);
+        assert!(!sd.made_by_runtime() && fs.made_by_runtime());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::cgroups::{self, Cgroup, Layout};
+use crate::cgroups::Cgroup;
 use crate::config::{self, Spec};
 use crate::hooks::{self, Kind};
 use crate::namespaces::{self, Plan};
@@ -117,14 +117,6 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let rootfs = std::fs::canonicalize(&rootfs).map_err(io_err(format!("root.path {}", rootfs.display())))?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let systemd = match rt.systemd_cgroup {
-        true => Some(cgroups::systemd::placement(cgroups_path.and_then(|p| p.to_str()), o.id)?),
-        false => None,
-    };
-    let rel = match &systemd {
-        Some(p) => p.rel.clone(),
-        None => cgroups::relative_path(cgroups_path, o.id, false)?,
-    };
     let plan = Plan::from_spec(&spec)?;
     if plan.inherit_mount {
         let l = spec.linux().as_ref();
@@ -145,13 +137,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // then (CLONE_INTO_CGROUP): the v1 directories and the limits are made while the init
     // does its first mounts, and it joins them only once `Go` says they are ready (the
     // cgroup gate in init.rs), before any device node, hook or user code.
-    let mut cgroup = Cgroup::locate(&Layout::detect(), &rel)?;
-    if let Some(p) = &systemd {
-        if !cgroup.is_v2_only() {
-            return Err(cgroups::Error::Systemd("the systemd driver needs a cgroup2-only host; on v1 and hybrid hosts use the default (cgroupfs) driver".into()).into());
-        }
-        cgroup.set_unit(&p.unit);
-    }
+    let mut cgroup = Cgroup::for_container(rt.systemd_cgroup, rt.rootless, cgroups_path, o.id)?;
     if let Some(w) = cgroup.check_existing()? {
         crate::logging::warn(&w);
     }
@@ -166,8 +152,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         rootfs: rootfs.clone(),
         created: util::time::now_rfc3339_nano(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        // systemd makes (and removes) the scope's directories and slices itself.
-        cgroup: if systemd.is_some() { cgroup.clone() } else { cgroup.planned() },
+        cgroup: cgroup.record(),
         config: Default::default(),
         creating: true,
     };
@@ -187,8 +172,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // rootless, which hierarchies the container gets is known only once they are made,
     // and the init's copy of `cgroup` is taken at the clone.
     // systemd makes the scope once the init exists (it moves the init in).
-    let limits_first = (cgroup.is_v2_only() || plan.late.is_some() || rt.rootless) && systemd.is_none();
-    if systemd.is_none() {
+    let limits_first = (cgroup.is_v2_only() || plan.late.is_some() || rt.rootless) && cgroup.made_by_runtime();
+    if cgroup.made_by_runtime() {
         make_cgroup(rt, &mut cgroup, true, &mut undo)?;
     }
     if limits_first && !cgroup.is_v2_only() {
@@ -295,9 +280,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         None => {}
     }
     let pid = state.pid;
-    if let Some(p) = &systemd {
+    if !cgroup.made_by_runtime() {
         undo.cgroup = Some(cgroup.clone());
-        cgroups::systemd::start(p, o.id, pid, resources)?;
+        cgroup.start_scope(o.id, pid, resources)?;
         apply_limits(&cgroup, resources)?;
     } else if !limits_first {
         make_cgroup(rt, &mut cgroup, false, &mut undo)?;

@@ -25,11 +25,7 @@ pub fn update(rt: &Runtime, id: &str, r: &LinuxResources, patch: &Value) -> Resu
     if !c.status().can_update() {
         return Err(Error::WrongState(format!("container {id} is not running")));
     }
-    if let Some(unit) = c.state.cgroup.unit() {
-        // systemd's unit properties first: systemd rewrites the files from them.
-        crate::cgroups::systemd::set(unit, r)?;
-    }
-    let warnings = c.state.cgroup.apply(r)?;
+    let warnings = c.state.cgroup.update(r)?;
     let mut config: Value = serde_json::from_str(c.state.config.get()).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
     let saved = &mut config["linux"]["resources"];
     if saved.is_null() {

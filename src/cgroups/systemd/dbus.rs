@@ -186,7 +186,8 @@ const ERROR: u8 = 3;
 pub const SIGNAL: u8 = 4;
 
 impl Message {
-    /// The body's leading strings (s, o, g) and u32s, in signature order; other types end it.
+    /// The body's leading strings (s, o, g, a variant of s or o) and u32s, in signature
+    /// order; other types end it.
     pub fn args(&self) -> Vec<String> {
         let mut r = Reader { buf: &self.body, pos: 0 };
         let mut out = Vec::new();
@@ -195,6 +196,11 @@ impl Message {
                 's' | 'o' => r.str(),
                 'g' => r.sig(),
                 'u' => r.u32().map(|n| n.to_string()),
+                // A variant holding a string (a property's value, Properties.Get).
+                'v' => match r.sig() {
+                    Ok(t) if t == "s" || t == "o" => r.str(),
+                    _ => break,
+                },
                 _ => break,
             };
             match v {
@@ -229,13 +235,46 @@ impl Connection {
         Err(io::Error::new(io::ErrorKind::NotFound, format!("cannot reach systemd ({})", errors.join("; "))))
     }
 
+    /// The calling user's systemd (rootless): its private socket, else the user's bus
+    /// (DBUS_SESSION_BUS_ADDRESS's unix:path, or $XDG_RUNTIME_DIR/bus), as sd-bus finds
+    /// them.
+    pub fn user() -> io::Result<Connection> {
+        let dir = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from);
+        let mut tries = Vec::new();
+        if let Some(d) = &dir {
+            tries.push((d.join("systemd/private"), false));
+        }
+        let session = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok();
+        match session.as_deref().and_then(|a| a.split(';').find_map(|x| x.strip_prefix("unix:path=")).map(|p| p.split(',').next().unwrap_or(p).to_string())) {
+            Some(p) => tries.push((p.into(), true)),
+            None => tries.extend(dir.map(|d| (d.join("bus"), true))),
+        }
+        if tries.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "cannot reach the user's systemd: XDG_RUNTIME_DIR is not set"));
+        }
+        let mut errors = Vec::new();
+        for (path, bus) in &tries {
+            match Connection::open(path, *bus) {
+                Ok(c) => return Ok(c),
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("cannot reach the user's systemd ({})", errors.join("; "))))
+    }
+
     fn open(path: &Path, bus: bool) -> io::Result<Connection> {
         let mut sock = UnixStream::connect(path)?;
         sock.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let uid = nix::unistd::geteuid().as_raw().to_string();
-        let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
-        sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
-        let line = read_line(&mut sock)?;
+        // EXTERNAL with no identity of ours: the server takes the socket's credentials,
+        // which are right also from inside a user namespace (rootless podman runs us as
+        // uid 0 of one, which would be the wrong id to claim).
+        // As sd-bus sends it: the empty response pipelined (the server's "DATA" challenge
+        // to the bare AUTH may come first).
+        sock.write_all(b"\0AUTH EXTERNAL\r\nDATA\r\n")?;
+        let mut line = read_line(&mut sock)?;
+        if line.starts_with("DATA") {
+            line = read_line(&mut sock)?;
+        }
         if !line.starts_with("OK ") {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("D-Bus authentication refused: {line}")));
         }

@@ -12,12 +12,16 @@
 //!   unit (StopUnit); pause, resume, ps, events and stats read and write the scope's
 //!   cgroup directory like any cgroup2 directory.
 //!
+//! Rootless (`--rootless`, or not root), the scope is the user's systemd's, reached on
+//! its private socket ($XDG_RUNTIME_DIR/systemd/private) or the user's bus, in its
+//! user.slice by default, as runc.
+//!
 //! Only on a cgroup2-only host: on v1 and hybrid hosts runc's systemd driver writes most
 //! controllers itself, which berth's cgroupfs driver already does better (see mod.rs).
 
 pub mod dbus;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dbus::{Connection, Value};
@@ -29,12 +33,20 @@ const DEST: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 
+/// A container's scope unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The unit's name, e.g. `docker-ID.scope`.
+    pub unit: String,
+    pub slice: String,
+    /// Of the user's systemd (rootless), over the user's bus; else the system's.
+    pub user: bool,
+}
+
 /// Where a container's scope goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
-    /// The scope's unit name, e.g. `docker-ID.scope`.
-    pub unit: String,
-    pub slice: String,
+    pub scope: Scope,
     /// Its directory below the cgroup2 root, e.g. `system.slice/docker-ID.scope`.
     pub rel: PathBuf,
 }
@@ -44,8 +56,20 @@ fn bad(raw: &str, why: &str) -> Error {
 }
 
 /// runc's grammar for `linux.cgroupsPath` under `--systemd-cgroup`; empty: the
-/// container's id in system.slice with prefix `berth`.
-pub fn placement(cgroups_path: Option<&str>, id: &str) -> Result<Placement, Error> {
+/// container's id with prefix `berth`, in system.slice (or, `user`, the user manager's
+/// user.slice, as runc). A user scope's directory is below the user manager's own cgroup,
+/// which is asked of it.
+pub fn placement(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Placement, Error> {
+    let mut p = place(cgroups_path, id, user)?;
+    if user {
+        let base = manager_cgroup(true)?;
+        p.rel = Path::new(base.trim_start_matches('/')).join(&p.rel);
+    }
+    Ok(p)
+}
+
+/// `placement` without asking systemd: the directory below the manager's cgroup.
+fn place(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Placement, Error> {
     let raw = cgroups_path.unwrap_or("");
     let (slice, prefix, name) = if raw.is_empty() {
         ("", "berth", id)
@@ -59,7 +83,11 @@ pub fn placement(cgroups_path: Option<&str>, id: &str) -> Result<Placement, Erro
     if name.is_empty() || name.contains('/') || prefix.contains('/') {
         return Err(bad(raw, "a bad unit name"));
     }
-    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let slice = match slice {
+        "" if user => "user.slice",
+        "" => "system.slice",
+        s => s,
+    };
     let unit = if name.ends_with(".slice") {
         return Err(bad(raw, "a slice as the container's own unit is not supported"));
     } else if prefix.is_empty() {
@@ -67,7 +95,7 @@ pub fn placement(cgroups_path: Option<&str>, id: &str) -> Result<Placement, Erro
     } else {
         format!("{prefix}-{name}.scope")
     };
-    Ok(Placement { rel: expand_slice(raw, slice)?.join(&unit), unit, slice: slice.to_string() })
+    Ok(Placement { rel: expand_slice(raw, slice)?.join(&unit), scope: Scope { unit, slice: slice.to_string(), user } })
 }
 
 /// systemd's slice hierarchy: `a-b-c.slice` is `a.slice/a-b.slice/a-b-c.slice`; `-.slice`
@@ -171,8 +199,24 @@ pub fn resource_properties(r: &LinuxResources) -> Vec<Value> {
     out
 }
 
-fn connect() -> Result<Connection, Error> {
-    let mut c = Connection::system().map_err(sd_err("connect"))?;
+fn open(user: bool) -> Result<Connection, Error> {
+    match user {
+        true => Connection::user().map_err(sd_err("connect to the user's systemd (rootless)")),
+        false => Connection::system().map_err(sd_err("connect")),
+    }
+}
+
+/// The manager's own cgroup (its ControlGroup property): "/" for the system's, e.g.
+/// "/user.slice/user-1000.slice/user@1000.service" for a user's.
+fn manager_cgroup(user: bool) -> Result<String, Error> {
+    let mut c = open(user)?;
+    let args = [Value::Str(MANAGER.into()), Value::Str("ControlGroup".into())];
+    let reply = c.call(DEST, PATH, "org.freedesktop.DBus.Properties", "Get", &args).map_err(sd_err("the manager's ControlGroup"))?;
+    reply.args().into_iter().next().filter(|g| g.starts_with('/')).ok_or_else(|| Error::Systemd("systemd cgroup driver: the manager's ControlGroup: not a path".into()))
+}
+
+fn connect(user: bool) -> Result<Connection, Error> {
+    let mut c = open(user)?;
     c.call(DEST, PATH, MANAGER, "Subscribe", &[]).map_err(sd_err("Subscribe"))?;
     if c.is_bus() {
         let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
@@ -195,8 +239,8 @@ fn wait_job(c: &mut Connection, reply: &dbus::Message, what: &str) -> Result<(),
 
 /// StartTransientUnit of the container's scope, holding `pid`, with the properties
 /// systemd has for `resources`.
-pub fn start(p: &Placement, id: &str, pid: i32, resources: Option<&LinuxResources>) -> Result<(), Error> {
-    let mut c = connect()?;
+pub fn start(p: &Scope, id: &str, pid: i32, resources: Option<&LinuxResources>) -> Result<(), Error> {
+    let mut c = connect(p.user)?;
     let mut props = vec![
         prop("Description", Value::Str(format!("berth container {id}"))),
         prop("Slice", Value::Str(p.slice.clone())),
@@ -220,8 +264,9 @@ pub fn start(p: &Placement, id: &str, pid: i32, resources: Option<&LinuxResource
 }
 
 /// StopUnit; a unit systemd no longer has is already stopped.
-pub fn stop(unit: &str) -> Result<(), Error> {
-    let mut c = connect()?;
+pub fn stop(s: &Scope) -> Result<(), Error> {
+    let unit = s.unit.as_str();
+    let mut c = connect(s.user)?;
     match c.call(DEST, PATH, MANAGER, "StopUnit", &[Value::Str(unit.into()), Value::Str("replace".into())]) {
         Ok(reply) => wait_job(&mut c, &reply, &format!("stop {unit}")),
         Err(e) if e.to_string().contains("NoSuchUnit") || e.to_string().contains("not loaded") => Ok(()),
@@ -230,12 +275,13 @@ pub fn stop(unit: &str) -> Result<(), Error> {
 }
 
 /// SetUnitProperties (runtime) for `update`.
-pub fn set(unit: &str, resources: &LinuxResources) -> Result<(), Error> {
+pub fn set(s: &Scope, resources: &LinuxResources) -> Result<(), Error> {
+    let unit = s.unit.as_str();
     let props = resource_properties(resources);
     if props.is_empty() {
         return Ok(());
     }
-    let mut c = Connection::system().map_err(sd_err("connect"))?;
+    let mut c = open(s.user)?;
     c.call(DEST, PATH, MANAGER, "SetUnitProperties", &[Value::Str(unit.into()), Value::Bool(true), Value::Array("(sv)".into(), props)])
         .map(drop)
         .map_err(sd_err(&format!("set properties of {unit}")))
@@ -247,17 +293,20 @@ mod tests {
 
     #[test]
     fn cgroups_paths_in_runcs_grammar() {
-        let p = placement(Some("system.slice:docker:abc"), "x").unwrap();
-        assert_eq!((p.unit.as_str(), p.slice.as_str(), p.rel.to_str().unwrap()), ("docker-abc.scope", "system.slice", "system.slice/docker-abc.scope"));
-        let p = placement(Some("kubepods-burstable-pod1.slice:cri-containerd:c1"), "x").unwrap();
+        let p = place(Some("system.slice:docker:abc"), "x", false).unwrap();
+        assert_eq!((p.scope.unit.as_str(), p.scope.slice.as_str(), p.rel.to_str().unwrap()), ("docker-abc.scope", "system.slice", "system.slice/docker-abc.scope"));
+        let p = place(Some("kubepods-burstable-pod1.slice:cri-containerd:c1"), "x", false).unwrap();
         assert_eq!(p.rel.to_str().unwrap(), "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-c1.scope");
-        let p = placement(Some("-.slice:p:n"), "x").unwrap();
+        let p = place(Some("-.slice:p:n"), "x", false).unwrap();
         assert_eq!(p.rel.to_str().unwrap(), "p-n.scope");
-        let p = placement(None, "c9").unwrap();
+        let p = place(None, "c9", false).unwrap();
         assert_eq!(p.rel.to_str().unwrap(), "system.slice/berth-c9.scope");
-        assert_eq!(placement(Some(":p:n"), "x").unwrap().slice, "system.slice");
+        assert_eq!(place(Some(":p:n"), "x", false).unwrap().scope.slice, "system.slice");
+        // Rootless, as runc: the user manager's user.slice unless the path names one.
+        let p = place(Some(":p:n"), "x", true).unwrap();
+        assert_eq!((p.scope.slice.as_str(), p.rel.to_str().unwrap(), p.scope.user), ("user.slice", "user.slice/p-n.scope", true));
         for bad in ["/a/b", "a:b", "x.slice:p:n/../m", "a--b.slice:p:n", "-a.slice:p:n", "nota:p:n"] {
-            assert!(placement(Some(bad), "x").is_err(), "{bad}");
+            assert!(place(Some(bad), "x", false).is_err(), "{bad}");
         }
     }
 
