@@ -9,7 +9,7 @@ check_eq "systemd is PID 1" systemd "$(cat /proc/1/comm)"
 mkbundle $B
 
 # 1. docker's shape: system.slice:docker:ID, limits as unit properties and in the files
-cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="system.slice:docker:c1" | .linux.resources={"memory":{"limit":67108864,"reservation":1048576},"pids":{"limit":32},"cpu":{"shares":512,"quota":50000,"period":100000}}'
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="system.slice:docker:c1" | .linux.resources={"memory":{"limit":67108864,"reservation":1048576},"pids":{"limit":32},"cpu":{"shares":512,"quota":50000,"period":100000},"blockIO":{"weight":500}}'
 if $R run -d -b $B c1 </dev/null >/tmp/c1.log 2>&1; then ok "docker shape: run -d"; else not_ok "docker shape: run -d" "$(cat /tmp/c1.log)"; fi
 U=docker-c1.scope; G=/sys/fs/cgroup/system.slice/$U
 pid=$($R state c1 | jq .pid)
@@ -25,6 +25,8 @@ check_eq "docker shape: pids.max" 32 "$(cat $G/pids.max)"
 check_eq "docker shape: CPUQuotaPerSecUSec" 500ms "$(show $U CPUQuotaPerSecUSec)"
 check_eq "docker shape: cpu.max" "50000 100000" "$(cat $G/cpu.max)"
 check_eq "docker shape: CPUWeight as cpu.weight" "$(cat $G/cpu.weight)" "$(show $U CPUWeight)"
+check_eq "docker shape: IOWeight (blkio 500 in io's scale)" 4950 "$(show $U IOWeight)"
+check_eq "docker shape: io.weight (no BFQ here)" "default 4950" "$(cat $G/io.weight 2>&1)"
 $R update c1 --memory 100M --pids-limit 10 >/tmp/u.log 2>&1 || cat /tmp/u.log
 check_eq "update: MemoryMax" 104857600 "$(show $U MemoryMax)"
 check_eq "update: memory.max" 104857600 "$(cat $G/memory.max)"

@@ -585,7 +585,17 @@ fn write_knob(dir: &Path, wr: &resources::Write) -> Result<(), Error> {
             path = bfq;
         }
     }
-    crate::util::fs::write_file(&path, &wr.value).map_err(|source| Error::Write { what: wr.file.clone(), value: wr.value.clone(), path, source })
+    // cgroup2 without BFQ on any disk: io.weight in its own scale, as runc falls back.
+    let mut value = std::borrow::Cow::Borrowed(wr.value.as_str());
+    if wr.file == "io.bfq.weight" && !path.exists() && dir.join("io.weight").exists() {
+        let (dev, w) = wr.value.rsplit_once(' ').map_or(("", wr.value.as_str()), |(d, w)| (d, w));
+        if let Ok(w) = w.parse::<u64>() {
+            path = dir.join("io.weight");
+            let v = resources::blkio_to_io_weight(w);
+            value = if dev.is_empty() { format!("default {v}").into() } else { format!("{dev} {v}").into() };
+        }
+    }
+    crate::util::fs::write_file(&path, &value).map_err(|source| Error::Write { what: wr.file.clone(), value: value.to_string(), path, source })
 }
 
 /// v1 memory and memory+swap limits, as runc's setMemoryAndSwap: a limit of -1 with no

@@ -244,6 +244,11 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     10f64.powf(exponent).ceil() as u64
 }
 
+/// blkio's weight [10, 1000] as io.weight's [1, 10000] (runc's ConvertBlkIOToIOWeightValue).
+pub fn blkio_to_io_weight(w: u64) -> u64 {
+    1 + (w.clamp(10, 1000) - 10) * 9999 / 990
+}
+
 /// Writes for cgroup2. Devices are not here: cgroup2 controls them with an eBPF program.
 pub fn v2(r: &LinuxResources) -> (Vec<Write>, Vec<String>) {
     let mut out = Vec::new();

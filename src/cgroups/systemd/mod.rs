@@ -6,7 +6,8 @@
 //!   systemd does (`kubepods-burstable-pod1.slice` lives in `kubepods.slice/
 //!   kubepods-burstable.slice/`), so its directory is known before the unit exists;
 //! - `create` starts the scope with the init's pid (StartTransientUnit, Delegate=yes), the
-//!   limits systemd knows as unit properties, waits for the job, then writes every limit
+//!   limits systemd knows as unit properties (memory, CPU, cpuset, tasks, I/O weight and
+//!   throttles), waits for the job, then writes every limit
 //!   to the cgroup files too (as runc: systemd's properties do not cover them all);
 //! - `update` sets the properties (SetUnitProperties) and the files; `delete` stops the
 //!   unit (StopUnit); pause, resume, ps, events and stats read and write the scope's
@@ -196,6 +197,25 @@ pub fn resource_properties(r: &LinuxResources) -> Vec<Value> {
     if let Some(p) = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0) {
         out.push(prop("TasksMax", Value::U64(max(p))));
     }
+    if let Some(b) = r.block_io() {
+        // blkio's 10..1000 onto io's 1..10000, as runc converts it.
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
+            out.push(prop("IOWeight", Value::U64(super::resources::blkio_to_io_weight(w as u64))));
+        }
+        // systemd names a device by a path; /dev/block/MAJ:MIN is the kernel's own.
+        let limits = |name: &str, devs: Option<&Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+            let items: Vec<Value> = devs
+                .into_iter()
+                .flatten()
+                .map(|d| Value::Struct(vec![Value::Str(format!("/dev/block/{}:{}", d.major(), d.minor())), Value::U64(d.rate())]))
+                .collect();
+            (!items.is_empty()).then(|| prop(name, Value::Array("(st)".into(), items)))
+        };
+        out.extend(limits("IOReadBandwidthMax", b.throttle_read_bps_device().as_ref()));
+        out.extend(limits("IOWriteBandwidthMax", b.throttle_write_bps_device().as_ref()));
+        out.extend(limits("IOReadIOPSMax", b.throttle_read_iops_device().as_ref()));
+        out.extend(limits("IOWriteIOPSMax", b.throttle_write_iops_device().as_ref()));
+    }
     out
 }
 
@@ -315,7 +335,8 @@ mod tests {
         let r: LinuxResources = serde_json::from_value(serde_json::json!({
             "memory": {"limit": 67108864, "swap": 134217728, "reservation": 1048576},
             "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1,3"},
-            "pids": {"limit": 32}
+            "pids": {"limit": 32},
+            "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]}
         }))
         .unwrap();
         let props = resource_properties(&r);
@@ -331,5 +352,9 @@ mod tests {
         assert_eq!(get("CPUQuotaPerSecUSec"), v(Value::U64(500000)));
         assert_eq!(get("AllowedCPUs"), v(Value::Bytes(vec![0b1011])));
         assert_eq!(get("TasksMax"), v(Value::U64(32)));
+        assert_eq!(get("IOWeight"), v(Value::U64(4950)));
+        let dev = Value::Struct(vec![Value::Str("/dev/block/8:0".into()), Value::U64(1048576)]);
+        assert_eq!(get("IOReadBandwidthMax"), v(Value::Array("(st)".into(), vec![dev])));
+        assert_eq!(get("IOWriteIOPSMax"), None);
     }
 }
