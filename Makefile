@@ -70,11 +70,14 @@ cgroupv2:
 	$(CARGO) build --bin berth
 	bash integration-tests/cgroupv2-vm/run.sh
 
-# The systemd cgroup driver against Debian's systemd as PID 1 of the same kind of guest
-# (about 15 s under TCG).
+# The systemd cgroup driver against Debian's systemd as PID 1 of the same kind of guest:
+# booted pure cgroup2 (the whole scenario, engines and rootless included), then with
+# systemd's hybrid and legacy (v1) hierarchies (about 60 s in all under TCG).
 systemd:
 	$(CARGO) build --bin berth
 	bash integration-tests/systemd-vm/run.sh
+	VM_CGROUPS="systemd.unified_cgroup_hierarchy=0" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
+	VM_CGROUPS="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
 
 unit:
 	$(CARGO) test --lib

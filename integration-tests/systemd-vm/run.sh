@@ -3,6 +3,8 @@
 # ../cgroupv2-vm booted with Debian's systemd as PID 1 (no D-Bus daemon: systemd's own
 # bus socket, /run/systemd/private, serves the calls). Prints the scenario's checks and
 # "N passed, M failed"; exit 0 iff none failed. usage: run.sh [SCENARIO]
+# VM_CGROUPS (run-in-vm.sh) boots it with systemd's hybrid or legacy hierarchy instead,
+# for scenario-v1.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vm=$here/../cgroupv2-vm

@@ -150,11 +150,23 @@ impl Cgroup {
         let raw = cgroups_path.map(|p| p.to_str().ok_or_else(|| Error::BadPath(p.display().to_string()))).transpose()?;
         let p = systemd::placement(raw, id, user)?;
         let mut c = Cgroup::locate(&Layout::detect(), &p.rel)?;
-        if !c.is_v2_only() {
-            return Err(Error::Systemd("the systemd driver needs a cgroup2-only host; on v1 and hybrid hosts use the default (cgroupfs) driver".into()));
+        if user && !c.is_v2_only() {
+            // systemd delegates to users on cgroup2 only.
+            return Err(Error::Systemd("the systemd driver for a user (rootless) needs a cgroup2-only host".into()));
         }
         c.driver = Driver::Systemd(p.scope);
         Ok(c)
+    }
+
+    /// Whether `d` is made (and the init moved into it) by systemd rather than by berth:
+    /// under the systemd driver, cgroup2 and the v1 hierarchies systemd manages for a
+    /// delegated unit (its accounting: cpu, cpuacct, blkio, memory, pids, and its own
+    /// name=systemd); the other v1 ones (devices, which systemd makes only for a
+    /// DevicePolicy, cpuset, freezer, net_cls, perf_event, hugetlb, ...) are berth's to
+    /// make, join and remove, as runc's systemd v1 driver joins them itself.
+    fn by_systemd(&self, d: &Dir) -> bool {
+        const MANAGED: [&str; 6] = ["cpu", "cpuacct", "blkio", "memory", "pids", "name=systemd"];
+        matches!(self.driver, Driver::Systemd(_)) && (d.v2 || d.controllers.iter().any(|c| MANAGED.contains(&c.as_str())))
     }
 
     /// The container's directory in every hierarchy of `layout`: paths only, nothing is
@@ -182,29 +194,35 @@ impl Cgroup {
     }
 
     /// Whether berth makes the directories (before or around the clone); otherwise
-    /// systemd makes them when the scope starts (`start_scope`), with the init inside.
+    /// systemd makes them when the scope starts (`start_scope`), with the init inside,
+    /// and `make` makes only the v1 ones systemd does not manage.
     pub fn made_by_runtime(&self) -> bool {
         matches!(self.driver, Driver::Cgroupfs)
     }
 
     /// The systemd driver's step once the init exists: the scope started with the init
     /// in it and the limits systemd has properties for (the caller then writes every
-    /// limit to the files, as runc). Nothing to do for cgroupfs.
-    pub fn start_scope(&self, id: &str, pid: i32, r: Option<&oci_spec::runtime::LinuxResources>) -> Result<(), Error> {
-        match &self.driver {
-            Driver::Cgroupfs => Ok(()),
-            Driver::Systemd(s) => systemd::start(s, id, pid, r),
+    /// limit to the files, as runc). On v1, then berth's own hierarchies: made only now
+    /// (systemd removes a new scope's directories in the hierarchies it does not manage,
+    /// found in the hybrid guest) and the init placed there by us, since it may have
+    /// tried to join them before they existed (crun's order). Nothing for cgroupfs.
+    pub fn start_scope(&mut self, id: &str, pid: i32, r: Option<&oci_spec::runtime::LinuxResources>) -> Result<(), Error> {
+        let Driver::Systemd(s) = &self.driver else { return Ok(()) };
+        systemd::start(s, id, pid, r)?;
+        self.make(false)?;
+        for d in self.dirs.iter().filter(|d| !d.v2 && !self.by_systemd(d)) {
+            let f = d.path.join("cgroup.procs");
+            crate::util::fs::write_file(&f, &pid.to_string()).map_err(io_err(&f))?;
         }
+        Ok(())
     }
 
     /// The crash record of a create about to make this cgroup (container/state.rs):
     /// what delete must undo if create is killed from here on.
     pub fn record(&self) -> Cgroup {
-        match self.driver {
-            Driver::Cgroupfs => self.planned(),
-            // systemd makes (and removes) the scope's directories and slices itself.
-            Driver::Systemd(_) => self.clone(),
-        }
+        // systemd makes (and removes) the scope's directories and slices itself: planned
+        // lists only berth's.
+        self.planned()
     }
 
     /// `update`: the driver's own record of the limits first (systemd's unit properties:
@@ -261,7 +279,7 @@ impl Cgroup {
     /// get a plain rmdir there, as always: one in use by another container stays.
     fn planned(&self) -> Cgroup {
         let mut c = self.clone();
-        for d in &self.dirs {
+        for d in self.dirs.iter().filter(|d| !self.by_systemd(d)) {
             let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path);
             let mut cur = d.mount.clone();
             for comp in rel.components() {
@@ -276,7 +294,7 @@ impl Cgroup {
 
     pub fn make(&mut self, v2: bool) -> Result<(), Error> {
         for i in 0..self.dirs.len() {
-            if self.dirs[i].v2 != v2 {
+            if self.dirs[i].v2 != v2 || self.by_systemd(&self.dirs[i]) {
                 continue;
             }
             let d = self.dirs[i].clone();
@@ -423,7 +441,12 @@ impl Cgroup {
     pub fn join_v1_self(&self) -> Result<(), Error> {
         for d in self.dirs.iter().filter(|d| !d.v2) {
             let f = d.path.join("tasks");
-            crate::util::fs::write_file(&f, "0").map_err(io_err(&f))?;
+            match crate::util::fs::write_file(&f, "0") {
+                // Under systemd, a directory of the scope that does not exist yet (an
+                // init joining first thing, crun's order): start_scope places the init.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.made_by_runtime() => {}
+                r => r.map_err(io_err(&f))?,
+            }
         }
         Ok(())
     }

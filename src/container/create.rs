@@ -282,7 +282,10 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     let pid = state.pid;
     if !cgroup.made_by_runtime() {
         undo.cgroup = Some(cgroup.clone());
-        cgroup.start_scope(o.id, pid, resources)?;
+        let started = cgroup.start_scope(o.id, pid, resources);
+        // With what it made in berth's hierarchies (v1 hosts), for the undo.
+        undo.cgroup = Some(cgroup.clone());
+        started?;
         apply_limits(&cgroup, resources)?;
     } else if !limits_first {
         make_cgroup(rt, &mut cgroup, false, &mut undo)?;

@@ -17,8 +17,9 @@
 //! its private socket ($XDG_RUNTIME_DIR/systemd/private) or the user's bus, in its
 //! user.slice by default, as runc.
 //!
-//! Only on a cgroup2-only host: on v1 and hybrid hosts runc's systemd driver writes most
-//! controllers itself, which berth's cgroupfs driver already does better (see mod.rs).
+//! On v1 and hybrid hosts systemd makes the scope in the hierarchies it manages
+//! (name=systemd, memory, cpu,cpuacct, blkio, pids, and cgroup2 on hybrid); berth makes,
+//! joins and removes the others itself (Cgroup::start_scope), as runc's v1 driver does.
 
 pub mod dbus;
 
