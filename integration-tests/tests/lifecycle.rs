@@ -171,6 +171,52 @@ fn list_prints_runc_shapes() {
     t.berth(&["delete", "l2"]).ok();
 }
 
+/// list takes no container's lock: it never waits for a command at work on one (a
+/// create stopped after saving its complete state still holds the lock: the old list
+/// waited for it for ever), and what it reads is a whole record.
+#[test]
+fn list_does_not_wait_for_a_container_held_locked() {
+    let mut t = T::new("listnolock");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "busy-neighbour").ok();
+    b.write();
+    let mut create = t.cmd().env("BERTH_TESTPOINT", "create:saved@stop").args(["create", "--bundle"]).arg(&b.dir).arg("held")
+        .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let stopped = |pid: u32| fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit(") ").next()?.chars().next()) == Some('T');
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stopped(create.id()) {
+        assert!(std::time::Instant::now() < end, "create never reached create:saved");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Resumed whatever happens below.
+    struct Resume(u32);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // SAFETY: resuming the create this test stopped.
+            unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+        }
+    }
+    let resume = Resume(create.id());
+    let mut list = t.cmd().args(["list", "--format", "json"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while list.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            let _ = list.kill();
+            panic!("list waited for the locked container");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = list.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |id: &str| v.as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["status"].clone());
+    assert_eq!(status("held"), Some(Value::from("created")), "{v}");
+    assert_eq!(status("busy-neighbour"), Some(Value::from("created")), "{v}");
+    drop(resume);
+    assert!(create.wait().unwrap().success());
+    t.berth(&["delete", "held"]).ok();
+    t.berth(&["delete", "busy-neighbour"]).ok();
+}
+
 #[test]
 fn flags_are_accepted_after_the_id_and_with_equals() {
     let mut t = T::new("flagpos");

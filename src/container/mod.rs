@@ -99,16 +99,8 @@ impl Container {
     pub fn status(&self) -> Status {
         // We hold the lock, so the create that wrote a `creating` record is gone: it
         // can never become a container.
-        if self.state.creating || !util::proc::is_alive(self.state.pid, self.state.start_time) {
-            return Status::Stopped;
-        }
-        if self.dir.fifo_path().exists() {
-            return Status::Created;
-        }
-        if self.state.cgroup.is_frozen() {
-            return Status::Paused;
-        }
-        Status::Running
+        let s = &self.state;
+        Status::observed(s.creating, || util::proc::is_alive(s.pid, s.start_time), || self.dir.fifo_path().exists(), || s.cgroup.is_frozen())
     }
 
     pub fn spec(&self) -> Option<crate::config::Spec> {
@@ -132,7 +124,7 @@ fn sorted(m: &std::collections::HashMap<String, String>) -> std::collections::BT
     m.iter().collect()
 }
 
-pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
+pub fn oci_state<C>(s: &state::Record<C>, status: &str) -> serde_json::Value {
     let pid = if status == "stopped" { 0 } else { s.pid };
     // runc's containerState, in its field order: annotations only when there are any.
     let mut v = serde_json::json!({
@@ -152,12 +144,27 @@ pub fn oci_state(s: &State, status: &str) -> serde_json::Value {
 }
 
 /// Every container under the root: its state (runtime.md, with owner "") and the uid
-/// that owns it. One deleted meanwhile is simply not listed.
+/// that owns it. One deleted meanwhile is simply not listed. No container's lock is
+/// taken (state::read_brief), so a list never waits for a command at work on one: only
+/// a `creating` record is read under its lock (a create still running holds it, and is
+/// listed once done; one that died is stopped).
 pub fn list(rt: &Runtime) -> Result<Vec<(serde_json::Value, u32)>, Error> {
     let mut out = Vec::new();
+    let Some(root) = state::open_root(&rt.root)? else { return Ok(out) };
+    let mut buf = Vec::with_capacity(16 * 1024);
     for id in state::list_ids(&rt.root)? {
-        let Ok(c) = Container::load(rt, &id) else { continue };
-        out.push((c.oci_state(c.status()), c.dir.owner));
+        match state::read_brief(&root, &id, &mut buf) {
+            Some((owner, b)) if !b.creating => {
+                let status = Status::observed(false, || util::proc::is_alive(b.pid, b.start_time), || state::fifo_exists(&root, &id), || b.cgroup.is_frozen());
+                out.push((oci_state(&b, status.as_str()), owner));
+            }
+            Some(_) => {
+                if let Ok(c) = Container::load(rt, &id) {
+                    out.push((c.oci_state(c.status()), c.dir.owner));
+                }
+            }
+            None => {}
+        }
     }
     Ok(out)
 }

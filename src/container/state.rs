@@ -58,9 +58,13 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// What a state file records about a container.
+/// What a state file records about a container: `State` with the saved config kept as
+/// text, `Brief` with it skipped unread (`list`).
+pub type State = Record<Box<serde_json::value::RawValue>>;
+pub type Brief = Record<serde::de::IgnoredAny>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
+pub struct Record<C> {
     pub id: String,
     /// The init's pid as seen from the host (runtime namespace).
     pub pid: i32,
@@ -76,16 +80,11 @@ pub struct State {
     /// The config.json the container was created from (hooks, process defaults), kept as
     /// JSON text: most commands (state, list, kill) never need it parsed. `null` in a
     /// `creating` record.
-    #[serde(default = "null_config")]
-    pub config: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    pub config: C,
     /// Set while `create` has not finished: the record of a create that may have died.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
-}
-
-fn null_config() -> Box<serde_json::value::RawValue> {
-    // serde_json's default RawValue is `null`.
-    Box::default()
 }
 
 /// The container states of runtime.md. `Creating` is only ever seen by hooks (the
@@ -102,6 +101,22 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status of a saved container, observed, never trusted from the file: the init
+    /// alive with its recorded start time; `created` while exec.fifo exists; `paused`
+    /// while its cgroup is frozen. A `creating` record whose lock the caller got is a
+    /// create that died: stopped. The probes are asked only as far as needed.
+    pub fn observed(creating: bool, alive: impl FnOnce() -> bool, fifo: impl FnOnce() -> bool, frozen: impl FnOnce() -> bool) -> Status {
+        if creating || !alive() {
+            Status::Stopped
+        } else if fifo() {
+            Status::Created
+        } else if frozen() {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Creating => "creating",
@@ -319,6 +334,64 @@ impl ContainerDir {
     }
 }
 
+/// The state directory root, opened once for `read_brief`.
+pub fn open_root(root: &Path) -> Result<Option<File>, Error> {
+    match util::fs::open_cloexec(root) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io { what: "cannot open", path: root.to_path_buf(), source }),
+    }
+}
+
+fn stat_at(root: &File, rel: &str) -> Option<libc::stat> {
+    let p = std::ffi::CString::new(rel).ok()?;
+    // SAFETY: a zeroed plain-data struct, filled by fstatat below an fd we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::fstatat(root.as_raw_fd(), p.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0).then_some(st)
+}
+
+/// `list`'s read of one container, without its lock: state.json is only ever replaced
+/// whole (written aside, renamed over), so an unlocked read sees one complete record, and
+/// the config in it is skipped unread. The directory's owner and the record; None when
+/// the container is gone (deleted meanwhile) or has no record yet. `buf` is reused from
+/// one container to the next.
+pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brief)> {
+    let owner = stat_at(root, id)?.st_uid;
+    let path = std::ffi::CString::new(format!("{id}/{STATE_FILE}")).ok()?;
+    // SAFETY: openat below an fd we own.
+    let fd = unsafe { libc::openat(root.as_raw_fd(), path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd was just opened and is ours alone.
+    let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Plain reads into the reused buffer (read_to_end would stat and seek first).
+    buf.clear();
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        let spare = buf.capacity() - buf.len();
+        // SAFETY: reading into the buffer's spare capacity, whose length is passed.
+        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), spare) };
+        match n {
+            0 => break,
+            // SAFETY: the kernel wrote n bytes there.
+            n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
+    }
+    drop(f);
+    Some((owner, serde_json::from_slice(buf).ok()?))
+}
+
+/// Whether container `id` (below the opened root) still has its exec.fifo: `created`.
+pub fn fifo_exists(root: &File, id: &str) -> bool {
+    stat_at(root, &format!("{id}/{EXEC_FIFO}")).is_some()
+}
+
 /// Removes temporary directories `.creating-<id>-<pid>` of creates that died before their
 /// rename: those whose lock nobody holds (a live create keeps its own locked).
 fn remove_stale_tmp(root: &Path, id: &str) {
@@ -394,7 +467,7 @@ mod tests {
             created: "now".into(),
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
-            config: null_config(),
+            config: Default::default(),
             creating: true,
         }
     }
