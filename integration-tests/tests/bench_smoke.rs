@@ -13,7 +13,7 @@ fn bench_harness_runs() {
     let out = Command::new("bash").arg(script).arg("--smoke").env("BERTH", berth_bin()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "bench --smoke failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    for row in ["| 1. run /bin/true |", "| 2. create+start+wait+delete |", "| 4a. state |", "| 5. peak RSS KiB |"] {
+    for row in ["| 1. run /bin/true |", "| 2. create+start+wait+delete |", "| 4a. state |", "| 5. peak RSS KiB |", "| 8. 2 parallel clients: ms per container |"] {
         assert!(stdout.contains(row), "report lacks {row}: {stdout}");
     }
 }
