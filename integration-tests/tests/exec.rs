@@ -163,7 +163,7 @@ fn a_terminal_through_the_console_socket() {
     let out = read_all(receiver.join().unwrap(), "EXEC-TTY");
     assert!(out.contains("EXEC-TTY"), "{out:?}");
     // Without a console socket, a terminal is refused rather than half-made.
-    t.create(&b, "nosock").failed_with("console-socket");
+    t.create(&b, "nosock").failed_with("will detach without setting console socket");
     t.berth(&["delete", "-f", "tt"]).ok();
 }
 
@@ -191,7 +191,7 @@ fn foreground_terminal_is_relayed_without_a_console_socket() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(4), "{out}");
     assert!(out.contains("IN-A-TTY"), "{out}");
-    t.berth(&["exec", "-t", "-d", "e", "true"]).failed_with("detached");
+    t.berth(&["exec", "-t", "-d", "e", "true"]).failed_with("will detach without setting console socket");
     t.berth(&["delete", "-f", "e"]).ok();
 }
 

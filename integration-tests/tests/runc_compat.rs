@@ -783,3 +783,35 @@ fn a_program_that_cannot_be_executed_fails_in_runcs_words_and_status() {
         let _ = cli(&t, rt, &["delete", "-f", "nope"]);
     }
 }
+
+#[test]
+fn a_terminal_without_a_console_socket_when_detaching_is_refused_in_runcs_words() {
+    // berth said "console socket : process.terminal is set but there is no
+    // --console-socket" (create, run -d) and other words again under exec -t -d.
+    let mut t = T::new("compat-notty");
+    let words = "cannot allocate tty if {} will detach without setting console socket";
+    for rt in ["berth", "runc"] {
+        let mut b = bundle(&mut t, &["true"], &format!("notty-{rt}"));
+        b.config["process"]["terminal"] = json!(true);
+        let out = under(&t, rt, "create", &b, "tty");
+        assert_eq!(out.code, 1, "{rt}: {out:?}");
+        out.failed_with(&words.replace("{}", rt));
+        b.write();
+        let out = cli(&t, rt, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "tty"]);
+        assert_eq!(out.code, 1, "{rt}: {out:?}");
+        out.failed_with(&words.replace("{}", rt));
+        let mut b = bundle(&mut t, &["sleep", "100"], &format!("notty2-{rt}"));
+        b.config["process"]["terminal"] = json!(false);
+        b.write();
+        let up = match rt {
+            "berth" => t.detached(t.cmd().args(["run", "-d", "--bundle"]).arg(&b.dir).arg("up")),
+            _ => runc(&t, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "up"]),
+        };
+        assert_eq!(up.code, 0, "{rt}: {up:?}");
+        let out = cli(&t, rt, &["exec", "-t", "-d", "up", "true"]);
+        assert_eq!(out.code, 255, "{rt}: {out:?}");
+        out.failed_with(&format!("exec failed: {}", words.replace("{}", rt)));
+        cli(&t, rt, &["delete", "-f", "up"]).ok();
+        assert!(cli(&t, rt, &["list", "-q"]).stdout.is_empty(), "{rt}: a refused create left a container");
+    }
+}

@@ -96,7 +96,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32, Failure> {
         }
     }
     if terminal && a.console_socket.is_none() && a.detach {
-        return Err(exec_failure("cannot allocate a tty for a detached process without --console-socket".into()));
+        return Err(exec_failure(format!("exec failed: {}", crate::tty::Error::NoConsoleSocket)));
     }
     let relay = if terminal && a.console_socket.is_none() {
         Some(super::relay::console_pair().map_err(|e| exec_failure(format!("console: {e}")))?)
