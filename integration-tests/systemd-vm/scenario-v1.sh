@@ -44,6 +44,24 @@ $R delete -f h1 >/tmp/d.log 2>&1 || cat /tmp/d.log
 check "$mode: delete: the scope is gone" sh -c "! systemctl is-active -q $U"
 check_eq "$mode: delete: no directory of it in any hierarchy" "" "$(ls -d $C/*/$S 2>/dev/null)"
 check_eq "$mode: delete: no state left" "" "$(ls /run/berth | grep -v '^\.')"
+# crun's order (a user namespace joined by path): the init joins its cgroups first thing,
+# before the scope exists; the scope's hierarchies and berth's still hold it after.
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="system.slice:docker:u0" | .linux.namespaces += [{"type":"user"}] | .linux.uidMappings=[{"containerID":0,"hostID":100000,"size":65536}] | .linux.gidMappings=[{"containerID":0,"hostID":100000,"size":65536}]'
+chown -R 100000:100000 $B/rootfs
+$R run -d -b $B u0 </dev/null >/tmp/u0.log 2>&1 || sed 's/^/    /' /tmp/u0.log
+p0=$($R state u0 | jq .pid)
+cfg '.linux.cgroupsPath="system.slice:docker:u1" | .linux.namespaces=[.linux.namespaces[] | select(.type != "user")] + [{"type":"user","path":"/proc/'$p0'/ns/user"}] | del(.linux.uidMappings) | del(.linux.gidMappings)'
+$R run -d -b $B u1 </dev/null >/tmp/u1.log 2>&1 || sed 's/^/    /' /tmp/u1.log
+p1=$($R state u1 | jq .pid)
+check_eq "$mode, joined user namespace: the container's is the pod's" "$(readlink /proc/$p0/ns/user)" "$(readlink /proc/$p1/ns/user 2>&1)"
+for h in memory pids cpuset freezer; do
+  check "$mode, joined user namespace: the init is in $h:/system.slice/docker-u1.scope" grep -qx "$p1" $C/$h/system.slice/docker-u1.scope/cgroup.procs
+done
+$R delete -f u1; $R delete -f u0
+chown -R 0:0 $B/rootfs
+check_eq "$mode, joined user namespace: nothing left" "" "$(ls -d $C/*/system.slice/docker-u[01].scope 2>/dev/null)"
+cfg 'del(.linux.uidMappings) | del(.linux.gidMappings) | .linux.namespaces=[.linux.namespaces[] | select(.type != "user")]'
+
 # A create that fails after the scope started leaves nothing either.
 cfg '.process.args=["/nonexistent"] | .linux.cgroupsPath="system.slice:docker:h2"'
 $R run -b $B h2 >/tmp/h2.log 2>&1
