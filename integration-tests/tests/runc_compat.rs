@@ -37,6 +37,15 @@ fn under(t: &T, rt: &str, op: &str, b: &Bundle, id: &str) -> Out {
     }
 }
 
+/// `run -d` of `b` as `id` under `rt`, output through files (the init outlives it).
+fn run_detached(t: &T, rt: &str, b: &Bundle, id: &str) -> Out {
+    b.write();
+    match rt {
+        "berth" => t.detached(t.cmd().args(["run", "-d", "--bundle"]).arg(&b.dir).arg(id)),
+        _ => runc(t, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), id]),
+    }
+}
+
 /// A command (after --root) under `rt`.
 fn cli(t: &T, rt: &str, args: &[&str]) -> Out {
     if rt == "berth" {
@@ -767,11 +776,7 @@ fn a_program_that_cannot_be_executed_fails_in_runcs_words_and_status() {
         // exec: the same words and status from the process entering the container.
         let mut b = bundle(&mut t, &["sleep", "100"], &format!("badexec2-{rt}"));
         b.config["root"]["path"] = json!(root);
-        b.write();
-        let up = match rt {
-            "berth" => t.detached(t.cmd().args(["run", "-d", "--bundle"]).arg(&b.dir).arg("up")),
-            _ => runc(&t, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "up"]),
-        };
+        let up = run_detached(&t, rt, &b, "up");
         assert_eq!(up.code, 0, "{rt}: {up:?}");
         let out = cli(&t, rt, &["exec", "up", "/bin/bad"]);
         assert_eq!((out.code, out.stderr.as_str()), (1, "exec /bin/bad: exec format error\n"), "{rt}: {out:?}");
@@ -802,11 +807,7 @@ fn a_terminal_without_a_console_socket_when_detaching_is_refused_in_runcs_words(
         out.failed_with(&words.replace("{}", rt));
         let mut b = bundle(&mut t, &["sleep", "100"], &format!("notty2-{rt}"));
         b.config["process"]["terminal"] = json!(false);
-        b.write();
-        let up = match rt {
-            "berth" => t.detached(t.cmd().args(["run", "-d", "--bundle"]).arg(&b.dir).arg("up")),
-            _ => runc(&t, &["run", "-d", "--bundle", b.dir.to_str().unwrap(), "up"]),
-        };
+        let up = run_detached(&t, rt, &b, "up");
         assert_eq!(up.code, 0, "{rt}: {up:?}");
         let out = cli(&t, rt, &["exec", "-t", "-d", "up", "true"]);
         assert_eq!(out.code, 255, "{rt}: {out:?}");
