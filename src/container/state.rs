@@ -366,23 +366,9 @@ pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brie
     }
     // SAFETY: fd was just opened and is ours alone.
     let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // Plain reads into the reused buffer (read_to_end would stat and seek first).
+    // Through Take: File's own read_to_end would stat and seek first.
     buf.clear();
-    loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity().max(4096));
-        }
-        let spare = buf.capacity() - buf.len();
-        // SAFETY: reading into the buffer's spare capacity, whose length is passed.
-        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), spare) };
-        match n {
-            0 => break,
-            // SAFETY: the kernel wrote n bytes there.
-            n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            _ => return None,
-        }
-    }
+    io::Read::read_to_end(&mut io::Read::take(&f, u64::MAX), buf).ok()?;
     drop(f);
     Some((owner, serde_json::from_slice(buf).ok()?))
 }
