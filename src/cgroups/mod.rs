@@ -189,10 +189,6 @@ impl Cgroup {
         self.dirs.retain(|d| d.v2 != v2);
     }
 
-    pub fn driver(&self) -> &Driver {
-        &self.driver
-    }
-
     /// Whether berth makes the directories (before or around the clone); otherwise
     /// systemd makes them when the scope starts (`start_scope`), with the init inside,
     /// and `make` makes only the v1 ones systemd does not manage.
@@ -215,14 +211,6 @@ impl Cgroup {
             crate::util::fs::write_file(&f, &pid.to_string()).map_err(io_err(&f))?;
         }
         Ok(())
-    }
-
-    /// The crash record of a create about to make this cgroup (container/state.rs):
-    /// what delete must undo if create is killed from here on.
-    pub fn record(&self) -> Cgroup {
-        // systemd makes (and removes) the scope's directories and slices itself: planned
-        // lists only berth's.
-        self.planned()
     }
 
     /// `update`: the driver's own record of the limits first (systemd's unit properties:
@@ -270,14 +258,12 @@ impl Cgroup {
         self.dirs.iter().all(|d| d.v2)
     }
 
-    /// Makes (or adopts, if they exist) the directories of the cgroup2 hierarchy (`v2`)
-    /// or of the v1 ones. On failure `created` still lists what was made: the caller's
-    /// clean-up removes it (after killing a process that may already be inside).
     /// This cgroup as a crash record (container/state.rs): `created` lists every
     /// directory that `make` is about to create (those missing now, parents first), so
     /// that a delete after a killed create removes what it may have made. Shared parents
     /// get a plain rmdir there, as always: one in use by another container stays.
-    fn planned(&self) -> Cgroup {
+    /// systemd's directories are not listed: systemd makes and removes them.
+    pub fn record(&self) -> Cgroup {
         let mut c = self.clone();
         for d in self.dirs.iter().filter(|d| !self.by_systemd(d)) {
             let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path);
@@ -292,6 +278,9 @@ impl Cgroup {
         c
     }
 
+    /// Makes (or adopts, if they exist) the directories of the cgroup2 hierarchy (`v2`)
+    /// or of the v1 ones. On failure `created` still lists what was made: the caller's
+    /// clean-up removes it (after killing a process that may already be inside).
     pub fn make(&mut self, v2: bool) -> Result<(), Error> {
         for i in 0..self.dirs.len() {
             if self.dirs[i].v2 != v2 || self.by_systemd(&self.dirs[i]) {
@@ -611,7 +600,7 @@ fn write_knob(dir: &Path, wr: &resources::Write) -> Result<(), Error> {
     // cgroup2 without BFQ on any disk: io.weight in its own scale, as runc falls back.
     let mut value = std::borrow::Cow::Borrowed(wr.value.as_str());
     if wr.file == "io.bfq.weight" && !path.exists() && dir.join("io.weight").exists() {
-        let (dev, w) = wr.value.rsplit_once(' ').map_or(("", wr.value.as_str()), |(d, w)| (d, w));
+        let (dev, w) = wr.value.rsplit_once(' ').unwrap_or(("", &wr.value));
         if let Ok(w) = w.parse::<u64>() {
             path = dir.join("io.weight");
             let v = resources::blkio_to_io_weight(w);

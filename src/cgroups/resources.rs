@@ -26,7 +26,6 @@ fn limit_v2(v: i64) -> String {
     if v < 0 { "max".into() } else { v.to_string() }
 }
 
-
 /// A device rule, as the config gives it and the defaults add: v1 writes it as text
 /// (`Display`: "c 1:3 rwm"), cgroup2 compiles it into an eBPF program (devices_bpf.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
