@@ -87,12 +87,16 @@ integration: deps
 	$(CARGO) test -p berth-integration-tests -- --test-threads=1
 
 # Real engines driving berth with private configs and state (containerd through its runc
-# shim and through its CRI plugin, podman, docker). ENGINE_RUNTIME=runc runs the same scenarios against runc, to check them.
+# shim and through its CRI plugin, both again through berth's own shim, podman, docker).
+# ENGINE_RUNTIME=runc runs the same scenarios against runc, to check them.
 ENGINE_RUNTIME ?= target/debug/berth
+SHIM_DEBUG := target/debug/containerd-shim-berth-v2
 engines: deps
-	$(CARGO) build --bin berth
+	$(CARGO) build --bin berth --bin containerd-shim-berth-v2
 	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
+	SHIM=$(SHIM_DEBUG) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
+	SHIM=$(SHIM_DEBUG) bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/podman-rootless.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/docker.sh $(ENGINE_RUNTIME)

@@ -3,6 +3,9 @@
 # private daemon: config, sockets, root and state under a temporary directory, a busybox
 # image built offline (oci-image.py) and imported. Prints PASS/FAIL per step, then
 # "N passed, M failed". usage: containerd.sh RUNTIME_BINARY
+# With SHIM=path/to/containerd-shim-berth-v2 the same scenario goes through berth's own
+# shim (ctr run --runtime io.containerd.berth.v2, the shim found on containerd's PATH),
+# which links berth's library: RUNTIME_BINARY must then never be executed, which is checked.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "$(command -v "${1:?usage: containerd.sh RUNTIME}" || echo "$1")")
@@ -20,11 +23,19 @@ trap teardown EXIT
 
 BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
+R="--runc-binary $RT"
+if [ -n "${SHIM:-}" ]; then
+  SHIM=$(realpath "$SHIM")
+  # The runtime binary is replaced by one that records any execution of it.
+  mkdir -p "$W/bin"; ln -s "$SHIM" "$W/bin/containerd-shim-berth-v2"
+  printf '#!/bin/sh\necho "$@" >> %s/runtime-executed\nexec %s "$@"\n' "$W" "$RT" > "$W/bin/berth"; chmod +x "$W/bin/berth"
+  export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/shim-root"
+  R="--runtime io.containerd.berth.v2"
+fi
 start_containerd
 C="ctr -a $W/containerd.sock"
 IMG=docker.io/library/busybox:test
 check "containerd: image imported" $C images import "$W/busybox.tar"
-R="--runc-binary $RT"
 eq "run: output" hello "$(timeout 60 $C run $R --rm $IMG c1 echo hello 2>&1)"
 timeout 60 $C run $R --rm $IMG c2 sh -c 'exit 7' >/dev/null 2>&1
 eq "run: exit code" 7 "$?"
@@ -58,4 +69,24 @@ $C task delete d2 >/dev/null 2>&1
 check "container delete" sh -c "$C containers delete d1 && $C containers delete d2"
 eq "nothing left in the task list" "" "$($C task ls -q)"
 check "the container's cgroup is gone" test ! -e "/sys/fs/cgroup/memory$mem"
+if [ -n "${SHIM:-}" ]; then
+  # Task API calls beyond the common path: Stats (ctr task metrics), OOM events. (ctr 1.6
+  # has no `task update`: cri.sh's UpdateContainerResources is the Update through the shim.)
+  timeout 60 $C run -d $R --memory-limit 33554432 $IMG m1 sleep 1000 >/dev/null 2>&1
+  out=$($C task metrics m1 2>&1)
+  case $out in *memory.usage_in_bytes*|*memory.usage*) ok "shim: task metrics";; *) no "shim: task metrics" "$out";; esac
+  $C events > "$W/events" 2>&1 & EV=$!
+  sleep 0.3
+  # tail keeps a line that never ends in memory: past the limit, the kernel kills it.
+  timeout 60 $C task exec --exec-id hog m1 tail /dev/zero >/dev/null 2>&1
+  for _ in $(seq 50); do grep -q /tasks/oom "$W/events" && break; sleep 0.1; done
+  kill "$EV" 2>/dev/null; wait "$EV" 2>/dev/null
+  check "shim: an OOM kill is a /tasks/oom event" grep -q /tasks/oom "$W/events"
+  $C task kill -s SIGKILL m1 >/dev/null 2>&1
+  for _ in $(seq 50); do [ "$($C task ls | awk '$1=="m1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+  $C task delete m1 >/dev/null 2>&1; $C containers delete m1 >/dev/null 2>&1
+  eq "shim: the runtime binary was never executed" "" "$(cat "$W/runtime-executed" 2>/dev/null)"
+  eq "shim: nothing left in the shim's state root" "" "$(ls "$W/shim-root/default" 2>/dev/null)"
+  eq "shim: no shim left running" "" "$(pgrep -f "containerd-shim-berth-v2 .*-address $W/" 2>/dev/null)"
+fi
 finish

@@ -6,6 +6,9 @@
 # Private daemon, images built offline (busybox and a pause image), everything under a
 # temporary directory. Prints PASS/FAIL per step, then "N passed, M failed".
 # usage: cri.sh RUNTIME_BINARY
+# With SHIM=path/to/containerd-shim-berth-v2 the handler is berth's own shim (runtime_type
+# io.containerd.berth.v2, its state root $BERTH_SHIM_ROOT), which must serve the whole pod
+# from one process: every `start` containerd runs for the pod answers the same address.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "$(command -v "${1:?usage: cri.sh RUNTIME}" || echo "$1")")
@@ -32,6 +35,19 @@ BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
 python3 "$here/oci-image.py" --cmd '["sleep","2147483647"]' "$W/bundle/rootfs" "$W/pause.tar" localhost/berth-pause:test
 mkdir -p "$W/cni/bin" "$W/cni/conf"
+HANDLER="runtime_type = \"io.containerd.runc.v2\"
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth.options]
+      BinaryName = \"$RT\"
+      Root = \"$W/runtime-root\""
+if [ -n "${SHIM:-}" ]; then
+  # The shim on containerd's PATH is a wrapper recording each `start` and its answer.
+  mkdir -p "$W/bin"
+  printf '#!/bin/sh\ncase " $* " in *" start "*) a=$(%s "$@") || exit; echo "$a" >> %s/shim-starts; printf %%s "$a";; *) exec %s "$@";; esac\n' \
+    "$(realpath "$SHIM")" "$W" "$(realpath "$SHIM")" > "$W/bin/containerd-shim-berth-v2"
+  chmod +x "$W/bin/containerd-shim-berth-v2"
+  export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/runtime-root"
+  HANDLER='runtime_type = "io.containerd.berth.v2"'
+fi
 start_containerd "$(cat <<CFG
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/berth-pause:test"
@@ -44,10 +60,7 @@ start_containerd "$(cat <<CFG
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "berth"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
-    runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth.options]
-      BinaryName = "$RT"
-      Root = "$W/runtime-root"
+    $HANDLER
 CFG
 )"
 C="ctr -n k8s.io -a $W/containerd.sock"
@@ -57,4 +70,10 @@ cat "$W/client.out"
 read -r p _ f _ < <(tail -1 "$W/client.out")
 PASSED=$((PASSED + ${p:-0})); FAILED=$((FAILED + ${f:-1}))
 [ "${f:-1}" = 0 ] || { echo "--- containerd log (last lines)"; tail -20 "$W/containerd.log"; }
+if [ -n "${SHIM:-}" ]; then
+  n=$(wc -l < "$W/shim-starts" 2>/dev/null || echo 0)
+  check "shim: containerd ran start for the pod and its containers ($n)" test "$n" -ge 2
+  eq "shim: one shim per pod (one address)" 1 "$(sort -u "$W/shim-starts" 2>/dev/null | wc -l)"
+  eq "shim: no shim left running" "" "$(pgrep -f "containerd-shim-berth-v2 .*-address $W/" 2>/dev/null)"
+fi
 finish

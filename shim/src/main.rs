@@ -1,0 +1,142 @@
+//! containerd-shim-berth-v2: containerd's shim v2 for berth (`runtime_type =
+//! "io.containerd.berth.v2"`), linking berth's library: create, start, exec, kill, delete,
+//! pause, resume, update, stats and stdio without executing a runtime binary.
+//!
+//! - `task`: the Task API, the processes, their exits and events
+//! - `helper`: the single-threaded fork each clone of a container process happens in
+//! - `io`: stdio (FIFOs handed to the process, stdin and pty copies)
+//! - `oom`: OOM events
+//!
+//! The shim's own lifecycle (containerd's `start` and `delete` actions, the ttrpc server,
+//! the reaper) is the `containerd-shim` crate's, in its synchronous form: no async runtime.
+
+mod error;
+mod helper;
+mod io;
+mod oom;
+mod serve;
+mod task;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use containerd_shim::api::DeleteResponse;
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{Config, ExitSignal, Flags, StartOpts};
+
+pub use error::Error;
+
+const RUNTIME_ID: &str = "io.containerd.berth.v2";
+/// The annotation containerd's CRI plugin puts on every container of a pod: one shim
+/// serves the pod.
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+struct Shim {
+    namespace: String,
+    id: String,
+    exit: Arc<ExitSignal>,
+}
+
+/// The state root: $BERTH_SHIM_ROOT or /run/containerd/berth, then the namespace (the
+/// runc shim's layout). A create given the runc shim's options may move it (Root).
+fn root(namespace: &str) -> PathBuf {
+    let base = std::env::var_os("BERTH_SHIM_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(task::DEFAULT_ROOT));
+    base.join(namespace)
+}
+
+fn grouping(id: &str) -> String {
+    std::fs::read_to_string("config.json")
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["annotations"][SANDBOX_ID].as_str().map(str::to_string))
+        .unwrap_or_else(|| id.to_string())
+}
+
+impl containerd_shim::Shim for Shim {
+    type T = task::Service;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        Shim { namespace: args.namespace.clone(), id: args.id.clone(), exit: Arc::new(ExitSignal::default()) }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> Result<String, containerd_shim::Error> {
+        let group = grouping(&opts.id);
+        let legacy = opts.containerd_version.is_empty();
+        let (_, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
+        containerd_shim::util::write_address(&address)?;
+        if legacy {
+            // containerd before 2.3 reads the bare address (1.6 only that; 1.7 to 2.2 take
+            // it as a task API v2 shim, which this one also is). The crate would answer
+            // JSON naming API v3, which 1.6 cannot parse.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(address.as_bytes()).and_then(|()| out.flush());
+            std::process::exit(0);
+        }
+        Ok(address)
+    }
+
+    /// containerd's clean-up after a shim died: the container is removed by force, its
+    /// rootfs unmounted (the cwd is its bundle).
+    fn delete_shim(&mut self) -> Result<DeleteResponse, containerd_shim::Error> {
+        let root = std::fs::read_to_string(task::ROOT_FILE).map(PathBuf::from).unwrap_or_else(|_| root(&self.namespace));
+        let rt = berth::container::Runtime { root, systemd_cgroup: false, rootless: false };
+        if let Err(e) = berth::container::delete(&rt, &self.id, true) {
+            log::warn!("delete {}: {e}", self.id);
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            task::unmount_rootfs(&cwd.to_string_lossy());
+        }
+        Ok(DeleteResponse {
+            exit_status: 128 + libc::SIGKILL as u32,
+            exited_at: containerd_shim::protos::protobuf::MessageField::some(containerd_shim::util::timestamp()?),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        task::Service::new(&self.namespace, root(&self.namespace), publisher, self.exit.clone())
+    }
+}
+
+/// Whether this is the serving shim (no action word).
+fn serving() -> bool {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.trim_start_matches('-') {
+            "info" | "v" | "version" => return false,
+            "debug" => {}
+            _ if a.starts_with('-') => {
+                if !a.contains('=') {
+                    args.next();
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The serving shim forks every container process: like berth's create, it first runs
+/// from a copy of its binary no container can write (CVE-2019-5736, berth's
+/// process/seal.rs). The actions (`start`, `delete`, `-info`) are the crate's.
+fn main() {
+    if !serving() {
+        containerd_shim::run::<Shim>(RUNTIME_ID, None);
+        return;
+    }
+    if let Err(e) = berth::process::seal::ensure() {
+        eprintln!("{RUNTIME_ID}: {e}");
+        std::process::exit(1);
+    }
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let r = containerd_shim::parse(&args).and_then(|flags| serve::run(RUNTIME_ID, flags));
+    if let Err(e) = r {
+        eprintln!("{RUNTIME_ID}: {e}");
+        std::process::exit(1);
+    }
+}
