@@ -92,7 +92,8 @@ integration: deps
 ENGINE_RUNTIME ?= target/debug/berth
 SHIM_DEBUG := target/debug/containerd-shim-berth-v2
 engines: deps
-	$(CARGO) build --bin berth --bin containerd-shim-berth-v2
+	$(CARGO) build --bin berth
+	$(CARGO) build -p containerd-shim-berth-v2
 	bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
 	SHIM=$(SHIM_DEBUG) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
 	bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)

@@ -27,7 +27,9 @@ R="--runc-binary $RT"
 if [ -n "${SHIM:-}" ]; then
   SHIM=$(realpath "$SHIM")
   # The runtime binary is replaced by one that records any execution of it.
-  mkdir -p "$W/bin"; ln -s "$SHIM" "$W/bin/containerd-shim-berth-v2"
+  # A copy: the CVE-2019-5736 probe below may overwrite it, never the build's binary.
+  mkdir -p "$W/bin"; cp "$SHIM" "$W/bin/containerd-shim-berth-v2"
+  shim_sum=$(sha256sum < "$W/bin/containerd-shim-berth-v2")
   printf '#!/bin/sh\necho "$@" >> %s/runtime-executed\nexec %s "$@"\n' "$W" "$RT" > "$W/bin/berth"; chmod +x "$W/bin/berth"
   export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/shim-root"
   R="--runtime io.containerd.berth.v2"
@@ -85,6 +87,30 @@ if [ -n "${SHIM:-}" ]; then
   $C task kill -s SIGKILL m1 >/dev/null 2>&1
   for _ in $(seq 50); do [ "$($C task ls | awk '$1=="m1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
   $C task delete m1 >/dev/null 2>&1; $C containers delete m1 >/dev/null 2>&1
+  # CVE-2019-5736 as an attacker would aim it at the shim, which is the parent of every
+  # container process: a privileged container in the host's pid namespace keeps the exe
+  # of another container's shim open, waits for that shim to exit, then writes through
+  # the fd. The shim serves from a read-only (or sealed) copy of itself: nothing to write.
+  # (The attacker runs under the runc shim: while any berth shim ran the binary, the
+  # kernel would refuse the write with ETXTBSY, sealed or not.)
+  mkdir -p "$W/comm"
+  timeout 60 $C run -d $R $IMG v1 sleep 1000 >/dev/null 2>&1
+  vshim=$(pgrep -f "containerd-shim-berth-v2 -namespace default -id v1 " | head -1)
+  timeout 60 $C run -d --runc-binary "$RT" --privileged --with-ns "pid:/proc/$$/ns/pid" --mount "type=bind,src=$W/comm,dst=/comm,options=rbind:rw" $IMG a1 \
+    sh -c "exec 3</proc/${vshim:-0}/exe && touch /comm/opened; while [ -e /proc/${vshim:-0} ]; do sleep 0.05; done
+           if echo PWNED 2>/comm/err >> /proc/self/fd/3; then echo wrote; else echo refused; fi > /comm/result; sleep 1000" > "$W/a1.out" 2>&1
+  for _ in $(seq 100); do [ -e "$W/comm/opened" ] && break; sleep 0.1; done
+  [ -e "$W/comm/opened" ] && ok "shim exe probe: the attacker holds the victim shim's exe (pid ${vshim:-none})" ||
+    no "shim exe probe: the attacker holds the victim shim's exe (pid ${vshim:-none})" "$(cat "$W/a1.out"; $C task ls)"
+  $C task kill -s SIGKILL v1 >/dev/null 2>&1
+  for _ in $(seq 50); do [ "$($C task ls | awk '$1=="v1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+  $C task delete v1 >/dev/null 2>&1; $C containers delete v1 >/dev/null 2>&1
+  for _ in $(seq 100); do [ -s "$W/comm/result" ] && break; sleep 0.1; done
+  eq "shim exe probe: the write through the held exe is refused ($(cat "$W/comm/err" 2>/dev/null))" refused "$(cat "$W/comm/result" 2>&1)"
+  eq "shim exe probe: the shim binary is unchanged" "$shim_sum" "$(sha256sum < "$W/bin/containerd-shim-berth-v2")"
+  $C task kill -s SIGKILL a1 >/dev/null 2>&1
+  for _ in $(seq 50); do [ "$($C task ls | awk '$1=="a1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+  $C task delete a1 >/dev/null 2>&1; $C containers delete a1 >/dev/null 2>&1
   eq "shim: the runtime binary was never executed" "" "$(cat "$W/runtime-executed" 2>/dev/null)"
   eq "shim: nothing left in the shim's state root" "" "$(ls "$W/shim-root/default" 2>/dev/null)"
   eq "shim: no shim left running" "" "$(pgrep -f "containerd-shim-berth-v2 .*-address $W/" 2>/dev/null)"
