@@ -136,9 +136,12 @@ fuzz-smoke: deps
 fuzz: deps
 	MERGE=1 bash fuzz/run.sh $(FUZZ_SECONDS)
 
-# berth, runc and crun side by side (a few minutes); SAVE=1 writes bench/RESULTS.md.
+# berth, runc and crun side by side (a few minutes), alone and under containerd (through
+# the runc shim and berth's shim), its CRI plugin, podman and docker; SAVE=1 writes
+# bench/RESULTS.md.
 bench: deps build
-	BERTH=$(CURDIR)/$(BERTH_RELEASE) bench/run.sh
+	$(CARGO) build --release -p containerd-shim-berth-v2
+	BERTH=$(CURDIR)/$(BERTH_RELEASE) SHIM=$(CURDIR)/target/release/containerd-shim-berth-v2 bench/run.sh
 
 # berth-image against skopeo copy + umoci unpack, on a small image and a ~300 MB one of
 # ~27,000 files built and served locally; SAVE=1 writes bench/IMAGE-RESULTS.md.

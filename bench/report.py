@@ -27,8 +27,9 @@ print("Times in ms: median (min..max) of interleaved runs; lower is better. Rati
 print("| measure | berth | crun | runc | berth/crun | berth/runc |")
 print("|---|---|---|---|---|---|")
 floor = rows.pop("floor", {}).get("floor")
+kib = lambda m: "KiB" in m
 for m, r in rows.items():
-    cell = lambda k: (f"{r[k][0]:.2f} ({r[k][1]}..{r[k][2]})" if r[k][1] != "-" and r[k][1] != f"{r[k][0]:.0f}" and not m.startswith("5.") else f"{r[k][0]:.2f}" if not m.startswith("5.") else f"{r[k][0]:.0f}") if k in r else "-"
+    cell = lambda k: (f"{r[k][0]:.2f} ({r[k][1]}..{r[k][2]})" if r[k][1] != "-" and r[k][1] != f"{r[k][0]:.0f}" and not kib(m) else f"{r[k][0]:.2f}" if not kib(m) else f"{r[k][0]:.0f}") if k in r else "-"
     ratio = lambda k: f"{r['berth'][0] / r[k][0]:.2f}" if "berth" in r and k in r and r[k][0] > 0 else "-"
     print(f"| {m} | {cell('berth')} | {cell('crun')} | {cell('runc')} | {ratio('crun')} | {ratio('runc')} |")
 if floor:

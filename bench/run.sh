@@ -5,6 +5,7 @@
 # Prints a table of medians (min..max) and ratios; with SAVE=1 writes bench/RESULTS.md.
 #   bench/run.sh          full run (a few minutes on 2 cores)
 #   bench/run.sh --smoke  one quick pass with berth only (CI checks that the harness runs)
+#   ENGINES=0             without the engines' rows (bench/engines.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
@@ -166,6 +167,12 @@ for r in $RUNTIMES; do
   done
   printf '8. %s parallel clients: ms per container\t%s\t%s\t-\t-\n' "$CLIENTS" "${BIN[$r]}" "$best" >> "$RESULTS"
 done
+
+# 9-13. Under the engines (containerd with either shim, podman, docker): bench/engines.sh.
+if [ $SMOKE = 0 ] && [ "${ENGINES:-1}" = 1 ]; then
+  SHIM=${SHIM:-$PWD/target/release/containerd-shim-berth-v2}
+  RUNS=$RUNS WARM=$WARM bash bench/engines.sh "$RESULTS" "$BERTH" "$SHIM"
+fi
 
 python3 bench/report.py "$RESULTS" "$BERTH" > "$WORK/report.md"
 cat "$WORK/report.md"

@@ -26,13 +26,16 @@ CFG
   DPID=$!
   for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
 }
-# stop_containerd NAMESPACE: kills and deletes every task and container of the private
-# daemon in that containerd namespace, stops the daemon (by its PID), removes the mounts
+# stop_containerd NAMESPACE...: kills and deletes every task and container of the private
+# daemon in those containerd namespaces, stops the daemon (by its PID), removes the mounts
 # below $W and $W itself.
 stop_containerd() {
-  local C="ctr -n $1 -a $W/containerd.sock"
-  for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
-  for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
+  local C ns t c
+  for ns in "$@"; do
+    C="ctr -n $ns -a $W/containerd.sock"
+    for t in $($C task ls -q 2>/dev/null); do $C task kill -a -s SIGKILL "$t" >/dev/null 2>&1; sleep 0.3; $C task delete -f "$t" >/dev/null 2>&1; done
+    for c in $($C containers ls -q 2>/dev/null); do $C containers delete "$c" >/dev/null 2>&1; done
+  done
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
   umount_below "$W"
   rm -rf "$W"

@@ -6,6 +6,10 @@
 //!
 //! usage: berth-cri-client SOCKET IMAGE HANDLER CGROUP_PARENT RUNTIME_ROOT
 //! Prints PASS/FAIL per step and "N passed, M failed"; exits 1 if any step failed.
+//!
+//! usage: berth-cri-client bench SOCKET IMAGE CGROUP_PARENT WARMUP RUNS HANDLER...
+//! (make bench): the time from RunPodSandbox to a started container in it, for each
+//! handler round-robin as bench/interleave.py does; prints `HANDLER median min max` (ms).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -292,9 +296,89 @@ async fn scenario(c: &mut Rt, a: &Args, r: &mut Report) {
     );
 }
 
+/// One pod and one container up, timed; then both removed (not timed).
+async fn pod_up(c: &mut Rt, a: &Args, n: usize) -> Result<std::time::Duration, tonic::Status> {
+    let mut config = sandbox_config(a);
+    if let Some(m) = config.metadata.as_mut() {
+        m.name = format!("bench-{n}");
+        m.uid = format!("bench-uid-{n}");
+    }
+    let t0 = std::time::Instant::now();
+    let run = RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: a.handler.clone() };
+    let sb = c.run_pod_sandbox(run).await?.into_inner().pod_sandbox_id;
+    let create = CreateContainerRequest {
+        pod_sandbox_id: sb.clone(),
+        config: Some(container_config(a, "app", NamespaceMode::Container, 0)),
+        sandbox_config: Some(config),
+    };
+    let id = c.create_container(create).await?.into_inner().container_id;
+    c.start_container(StartContainerRequest { container_id: id.clone() }).await?;
+    let took = t0.elapsed();
+    c.stop_container(StopContainerRequest { container_id: id.clone(), timeout: 0 }).await?;
+    c.remove_container(RemoveContainerRequest { container_id: id }).await?;
+    c.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: sb.clone() }).await?;
+    c.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: sb }).await?;
+    Ok(took)
+}
+
+async fn bench(c: &mut Rt, image: &str, cgroup_parent: &str, warm: usize, runs: usize, handlers: &[String]) -> Result<(), String> {
+    let mut times = vec![Vec::new(); handlers.len()];
+    let mut n = 0;
+    for round in 0..warm + runs {
+        for k in 0..handlers.len() {
+            let i = (round + k) % handlers.len();
+            let a = Args { image: image.into(), handler: handlers[i].clone(), cgroup_parent: cgroup_parent.into(), runtime_root: String::new() };
+            n += 1;
+            let t = pod_up(c, &a, n).await.map_err(|e| format!("{}: {e}", handlers[i]))?;
+            if round >= warm {
+                times[i].push(t.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    for (h, mut t) in handlers.iter().zip(times) {
+        t.sort_by(f64::total_cmp);
+        let median = if t.len() % 2 == 1 { t[t.len() / 2] } else { (t[t.len() / 2 - 1] + t[t.len() / 2]) / 2.0 };
+        println!("{h}\t{median:.2}\t{:.2}\t{:.2}", t[0], t[t.len() - 1]);
+    }
+    Ok(())
+}
+
+async fn connect(socket: String) -> Result<Rt, tonic::transport::Error> {
+    let channel = Endpoint::from_static("http://[::]")
+        .connect_with_connector(service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }
+        }))
+        .await?;
+    Ok(Client::new(channel))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("bench") {
+        let (Some([socket, image, cgroup_parent, warm, runs]), handlers) = (argv.get(2..7), argv.get(7..).unwrap_or_default()) else {
+            eprintln!("usage: berth-cri-client bench SOCKET IMAGE CGROUP_PARENT WARMUP RUNS HANDLER...");
+            std::process::exit(2);
+        };
+        let (Ok(warm), Ok(runs)) = (warm.parse(), runs.parse::<usize>()) else {
+            eprintln!("berth-cri-client bench: WARMUP and RUNS are numbers");
+            std::process::exit(2);
+        };
+        if runs == 0 || handlers.is_empty() {
+            eprintln!("berth-cri-client bench: at least one run and one handler");
+            std::process::exit(2);
+        }
+        let r = match connect(socket.clone()).await {
+            Ok(mut c) => bench(&mut c, image, cgroup_parent, warm, runs, handlers).await,
+            Err(e) => Err(format!("connect to the CRI socket: {e}")),
+        };
+        if let Err(e) = r {
+            eprintln!("berth-cri-client bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let [_, socket, image, handler, cgroup_parent, runtime_root] = &argv[..] else {
         eprintln!("usage: berth-cri-client SOCKET IMAGE HANDLER CGROUP_PARENT RUNTIME_ROOT");
         std::process::exit(2);
@@ -305,22 +389,14 @@ async fn main() {
         cgroup_parent: cgroup_parent.clone(),
         runtime_root: runtime_root.clone(),
     };
-    let socket = socket.clone();
-    let channel = match Endpoint::from_static("http://[::]")
-        .connect_with_connector(service_fn(move |_: Uri| {
-            let socket = socket.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }
-        }))
-        .await
-    {
-        Ok(ch) => ch,
+    let mut client = match connect(socket.clone()).await {
+        Ok(c) => c,
         Err(e) => {
             println!("FAIL: connect to the CRI socket: {e}");
             println!("0 passed, 1 failed");
             std::process::exit(1);
         }
     };
-    let mut client = Client::new(channel);
     let mut r = Report { passed: 0, failed: 0 };
     scenario(&mut client, &a, &mut r).await;
     println!("{} passed, {} failed", r.passed, r.failed);
