@@ -11,6 +11,7 @@
 //! the reaper) is the `containerd-shim` crate's, in its synchronous form: no async runtime.
 
 mod error;
+mod events;
 mod helper;
 mod io;
 mod oom;
@@ -50,6 +51,13 @@ fn grouping(id: &str) -> String {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["annotations"][SANDBOX_ID].as_str().map(str::to_string))
         .unwrap_or_else(|| id.to_string())
+}
+
+impl Shim {
+    fn service(&self, ttrpc_address: &str) -> Result<task::Service, containerd_shim::Error> {
+        let events = events::Publisher::connect(ttrpc_address, &self.namespace)?;
+        Ok(task::Service::new(&self.namespace, root(&self.namespace), events, self.exit.clone()))
+    }
 }
 
 impl containerd_shim::Shim for Shim {
@@ -98,8 +106,10 @@ impl containerd_shim::Shim for Shim {
         self.exit.wait();
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
-        task::Service::new(&self.namespace, root(&self.namespace), publisher, self.exit.clone())
+    /// Not called: the serving loop is serve.rs's, which makes the service with
+    /// service(). The crate's publisher is dropped (events.rs says why).
+    fn create_task_service(&self, _publisher: RemotePublisher) -> Self::T {
+        unreachable!("the shim serves through serve::run")
     }
 }
 
@@ -125,6 +135,10 @@ fn serving() -> bool {
 /// from a copy of its binary no container can write (CVE-2019-5736, berth's
 /// process/seal.rs). The actions (`start`, `delete`, `-info`) are the crate's.
 fn main() {
+    // One malloc arena for all threads: the shim's threads mostly wait, and an arena per
+    // thread (glibc's default, up to 8 per core) is heap each shim keeps for nothing.
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     if !serving() {
         containerd_shim::run::<Shim>(RUNTIME_ID, None);
         return;
@@ -136,6 +150,8 @@ fn main() {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let r = containerd_shim::parse(&args).and_then(|flags| serve::run(RUNTIME_ID, flags));
     if let Err(e) = r {
+        // stderr is /dev/null once `start` forked us: containerd reads the log FIFO.
+        log::error!("{e}");
         eprintln!("{RUNTIME_ID}: {e}");
         std::process::exit(1);
     }

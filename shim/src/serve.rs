@@ -90,10 +90,8 @@ pub fn run(runtime_id: &str, flags: Flags) -> Result<(), Error> {
     }
     containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
     let ttrpc_address = std::env::var("TTRPC_ADDRESS").map_err(|_| Error::InvalidArgument("TTRPC_ADDRESS is not set".into()))?;
-    let publisher = containerd_shim::publisher::RemotePublisher::new(&ttrpc_address)?;
-
     let mut shim = Shim::new(runtime_id, &flags, &mut Config::default());
-    let service: Arc<dyn containerd_shim::Task + Send + Sync> = Arc::new(shim.create_task_service(publisher));
+    let service: Arc<dyn containerd_shim::Task + Send + Sync> = Arc::new(shim.service(&ttrpc_address)?);
     let mut methods = create_task(service.clone());
     let v2: Vec<_> = create_task(service).into_iter().map(|(name, m)| (name.replace("/containerd.task.v3.", "/containerd.task.v2."), m)).collect();
     methods.extend(v2);
@@ -101,7 +99,15 @@ pub fn run(runtime_id: &str, flags: Flags) -> Result<(), Error> {
     let Some(listener) = listen(&flags.socket)? else {
         return Ok(());
     };
-    let mut server = Server::new().add_listener(listener.into_raw_fd())?.register_service(methods);
+    // containerd keeps one connection; a worker blocks in each Wait. One idle worker at
+    // least, two started, at most three idle kept (ttrpc wants min < default < max; its
+    // default 1 < 3 < 5 keeps more threads, each with its stack, for nothing).
+    let mut server = Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
+        .add_listener(listener.into_raw_fd())?
+        .register_service(methods);
     server.start()?;
     // `start` reads our stdout to its end: release it (the crate's signal_server_started).
     // SAFETY: dup2 of the process's own standard fds.

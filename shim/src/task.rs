@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,12 +26,12 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::topics;
 use containerd_shim::protos::types::task::{ProcessInfo, Status};
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
+use crate::events::Publisher;
 use crate::helper::{self, Job};
 use crate::io::{self, Io, Paths};
 use crate::{oom, Error};
@@ -93,42 +92,32 @@ struct State {
     unclaimed: HashMap<i32, i32>,
 }
 
-type Event = (&'static str, Box<dyn MessageDyn>);
 
 pub struct Shared {
     rt: Mutex<Runtime>,
     namespace: String,
     state: Mutex<State>,
     changed: Condvar,
-    events: Mutex<Sender<Event>>,
+    events: Publisher,
     exit: Arc<ExitSignal>,
 }
 
 #[derive(Clone)]
 pub struct Service(Arc<Shared>);
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     containerd_shim::util::timestamp().unwrap_or_default()
 }
 
 impl Service {
-    pub fn new(namespace: &str, root: PathBuf, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Service {
-        let (tx, rx) = channel::<Event>();
-        let ns = namespace.to_string();
-        let _ = std::thread::Builder::new().name("events".into()).spawn(move || {
-            for (topic, ev) in rx {
-                if let Err(e) = publisher.publish(containerd_shim::Context::default(), topic, &ns, ev) {
-                    log::warn!("publish {topic}: {e}");
-                }
-            }
-        });
+    pub fn new(namespace: &str, root: PathBuf, events: Publisher, exit: Arc<ExitSignal>) -> Service {
         let rt = Runtime { root, systemd_cgroup: false, rootless: false };
         let s = Service(Arc::new(Shared {
             rt: Mutex::new(rt),
             namespace: namespace.to_string(),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            events: Mutex::new(tx),
+            events,
             exit,
         }));
         let me = s.clone();
@@ -155,10 +144,8 @@ impl Service {
         self.0.rt.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn publish(&self, topic: &'static str, ev: Box<dyn MessageDyn>) {
-        if let Ok(tx) = self.0.events.lock() {
-            let _ = tx.send((topic, ev));
-        }
+    fn publish<M: Message>(&self, topic: &'static str, ev: M) {
+        self.0.events.publish(topic, ev);
     }
 
     /// A reaped pid: recorded as its process's exit (once its output is copied), or kept
@@ -200,7 +187,7 @@ impl Service {
         };
         self.publish(
             topics::TASK_EXIT_EVENT_TOPIC,
-            Box::new(TaskExit { container_id: cid, id, pid: pid as u32, exit_status: code as u32, exited_at: MessageField::some(at), ..Default::default() }),
+            TaskExit { container_id: cid, id, pid: pid as u32, exit_status: code as u32, exited_at: MessageField::some(at), ..Default::default() },
         );
         drop(st);
         self.0.changed.notify_all();
@@ -349,14 +336,14 @@ impl Service {
             let early = self.claim(&mut st, pid, Owner::Init(req.id.clone()));
             self.publish(
                 topics::TASK_CREATE_EVENT_TOPIC,
-                Box::new(TaskCreate {
+                TaskCreate {
                     container_id: req.id.clone(),
                     bundle: req.bundle.clone(),
                     rootfs: req.rootfs.clone(),
                     io: MessageField::some(TaskIO { stdin: paths.stdin, stdout: paths.stdout, stderr: paths.stderr, terminal: paths.terminal, ..Default::default() }),
                     pid: pid as u32,
                     ..Default::default()
-                }),
+                },
             );
             early
         };
@@ -371,7 +358,7 @@ impl Service {
         if self.lock().tasks.contains_key(id) {
             self.publish(
                 topics::TASK_OOM_EVENT_TOPIC,
-                Box::new(containerd_shim::protos::events::task::TaskOOM { container_id: id.to_string(), ..Default::default() }),
+                containerd_shim::protos::events::task::TaskOOM { container_id: id.to_string(), ..Default::default() },
             );
         }
     }
@@ -397,7 +384,7 @@ impl Service {
                 p.phase = Phase::Running;
             }
             let pid = p.pid;
-            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(TaskStart { container_id: req.id.clone(), pid: pid as u32, ..Default::default() }));
+            self.publish(topics::TASK_START_EVENT_TOPIC, TaskStart { container_id: req.id.clone(), pid: pid as u32, ..Default::default() });
             return Ok(StartResponse { pid: pid as u32, ..Default::default() });
         }
         let (spec, paths) = {
@@ -442,7 +429,7 @@ impl Service {
             let early = self.claim(&mut st, pid, Owner::Exec(req.id.clone(), req.exec_id.clone()));
             self.publish(
                 topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-                Box::new(TaskExecStarted { container_id: req.id.clone(), exec_id: req.exec_id.clone(), pid: pid as u32, ..Default::default() }),
+                TaskExecStarted { container_id: req.id.clone(), exec_id: req.exec_id.clone(), pid: pid as u32, ..Default::default() },
             );
             early
         };
@@ -492,7 +479,7 @@ impl Service {
         let (code, at) = t.init.exit.clone().unwrap_or((137, now()));
         self.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete { container_id: req.id.clone(), pid: t.init.pid as u32, exit_status: code, exited_at: MessageField::some(at.clone()), id: req.id.clone(), ..Default::default() }),
+            TaskDelete { container_id: req.id.clone(), pid: t.init.pid as u32, exit_status: code, exited_at: MessageField::some(at.clone()), id: req.id.clone(), ..Default::default() },
         );
         Ok(DeleteResponse { pid: t.init.pid as u32, exit_status: code, exited_at: MessageField::some(at), ..Default::default() })
     }
@@ -538,7 +525,7 @@ impl Service {
         let mut p = Process::new(Paths { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal });
         p.spec = Some(spec);
         t.execs.insert(req.exec_id.clone(), p);
-        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(TaskExecAdded { container_id: req.id, exec_id: req.exec_id, ..Default::default() }));
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, TaskExecAdded { container_id: req.id, exec_id: req.exec_id, ..Default::default() });
         Ok(())
     }
 
@@ -571,9 +558,9 @@ impl Service {
             p.phase = if freeze { Phase::Paused } else { Phase::Running };
         }
         if freeze {
-            self.publish(topics::TASK_PAUSED_EVENT_TOPIC, Box::new(TaskPaused { container_id: id.to_string(), ..Default::default() }));
+            self.publish(topics::TASK_PAUSED_EVENT_TOPIC, TaskPaused { container_id: id.to_string(), ..Default::default() });
         } else {
-            self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(TaskResumed { container_id: id.to_string(), ..Default::default() }));
+            self.publish(topics::TASK_RESUMED_EVENT_TOPIC, TaskResumed { container_id: id.to_string(), ..Default::default() });
         }
         Ok(())
     }
@@ -604,10 +591,11 @@ impl Service {
         };
         use containerd_shim::cgroup::{collect_metrics, collect_metrics_v2, get_cgroup};
         let cg = get_cgroup(pid as u32)?;
+        // Named as typeurl names them (events.rs: no reflection).
         let any = if cg.v2() {
-            containerd_shim::util::convert_to_any(Box::new(collect_metrics_v2(&cg)?))?
+            crate::events::any("io.containerd.cgroups.v2", &collect_metrics_v2(&cg)?)?
         } else {
-            containerd_shim::util::convert_to_any(Box::new(collect_metrics(&cg)?))?
+            crate::events::any("io.containerd.cgroups.v1", &collect_metrics(&cg)?)?
         };
         Ok(StatsResponse { stats: MessageField::some(any), ..Default::default() })
     }
