@@ -34,6 +34,7 @@ if [ -n "${SHIM:-}" ]; then
   export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/shim-root"
   R="--runtime io.containerd.berth.v2"
 fi
+sockets_before=$(ls /run/containerd/s 2>/dev/null)
 start_containerd
 C="ctr -a $W/containerd.sock"
 IMG=docker.io/library/busybox:test
@@ -114,5 +115,6 @@ if [ -n "${SHIM:-}" ]; then
   eq "shim: the runtime binary was never executed" "" "$(cat "$W/runtime-executed" 2>/dev/null)"
   eq "shim: nothing left in the shim's state root" "" "$(ls "$W/shim-root/default" 2>/dev/null)"
   eq "shim: no shim left running" "" "$(pgrep -f "containerd-shim-berth-v2 .*-address $W/" 2>/dev/null)"
+  eq "shim: no shim socket left in /run/containerd/s" "" "$(comm -13 <(echo "$sockets_before") <(ls /run/containerd/s 2>/dev/null))"
 fi
 finish

@@ -102,13 +102,21 @@ pub fn run(runtime_id: &str, flags: Flags) -> Result<(), Error> {
     // containerd keeps one connection; a worker blocks in each Wait. One idle worker at
     // least, two started, at most three idle kept (ttrpc wants min < default < max; its
     // default 1 < 3 < 5 keeps more threads, each with its stack, for nothing).
-    let mut server = Server::new()
+    let server = match Server::new()
         .set_thread_count_min(1)
         .set_thread_count_default(2)
         .set_thread_count_max(3)
-        .add_listener(listener.into_raw_fd())?
-        .register_service(methods);
-    server.start()?;
+        .add_listener(listener.into_raw_fd())
+        .map(|s| s.register_service(methods))
+        .and_then(|mut s| s.start().map(|()| s))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing serves the socket: leave no socket file for containerd to dial.
+            let _ = std::fs::remove_file(socket_path(&flags.socket));
+            return Err(e.into());
+        }
+    };
     // `start` reads our stdout to its end: release it (the crate's signal_server_started).
     // SAFETY: dup2 of the process's own standard fds.
     unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
