@@ -42,6 +42,10 @@ check "containerd: image imported" $C images import "$W/busybox.tar"
 eq "run: output" hello "$(timeout 60 $C run $R --rm $IMG c1 echo hello 2>&1)"
 timeout 60 $C run $R --rm $IMG c2 sh -c 'exit 7' >/dev/null 2>&1
 eq "run: exit code" 7 "$?"
+# CVE-2024-21626's class: no fd of the shim or the runtime reaches the container (ls's own
+# directory fd is 3). Through berth's shim, each container is forked from a shim that
+# holds ttrpc sockets, other containers' FIFOs and pipes.
+eq "run: only stdio reaches the container" "0 1 2 3" "$(timeout 60 $C run $R --rm $IMG fd1 ls /proc/self/fd 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 timeout 60 $C run -d $R --memory-limit 67108864 $IMG d1 sleep 1000 >/dev/null 2>&1
 eq "run -d: task running" RUNNING "$($C task ls | awk '$1=="d1" {print $3}')"
 pid=$($C task ls | awk '$1=="d1" {print $2}')
@@ -50,6 +54,7 @@ eq "memory limit visible in the cgroup" 67108864 "$(cat /sys/fs/cgroup/memory$me
 out=$(timeout 60 $C task exec --exec-id e1 d1 sh -c 'echo in-exec; exit 3' 2>&1); rc=$?
 eq "task exec: output" in-exec "$out"
 eq "task exec: exit code" 3 "$rc"
+eq "task exec: only stdio reaches the process" "0 1 2 3" "$(timeout 60 $C task exec --exec-id fd2 d1 ls /proc/self/fd 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 timeout 60 $C task exec -d --exec-id e2 d1 sleep 500 >/dev/null 2>&1
 eq "task exec -d + task ps: two processes" 2 "$($C task ps d1 | tail -n +2 | wc -l)"
 if command -v script >/dev/null; then
