@@ -60,6 +60,41 @@ impl Shim {
     }
 }
 
+/// The crate's `spawn`, but the serving shim is executed from a sealed copy of this binary
+/// (berth's seal::sealed_copy): it starts sealed instead of re-executing itself to be, one
+/// execution of the binary less on every container's (or pod's) start. Returns when the
+/// server listens (it then releases its stdout).
+fn spawn(opts: &StartOpts, group: &str) -> Result<String, containerd_shim::Error> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |err| containerd_shim::Error::IoError { context, err }
+    };
+    let address = opts.socket_address(group);
+    let exe = std::env::current_exe().map_err(io("the shim's own path"))?;
+    let sealed = berth::process::seal::sealed_copy().map_err(|e| containerd_shim::Error::Other(format!("seal the shim: {e}")))?;
+    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", sealed.as_raw_fd()));
+    cmd.arg0(&exe)
+        .current_dir(std::env::current_dir().map_err(io("the bundle directory"))?)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .args(["-namespace", &opts.namespace, "-id", &opts.id, "-address", &opts.address, "-socket", &address]);
+    if !opts.ttrpc_address.is_empty() {
+        cmd.env("TTRPC_ADDRESS", &opts.ttrpc_address);
+    }
+    if opts.debug {
+        cmd.arg("-debug");
+    }
+    let mut child = cmd.spawn().map_err(io("start the serving shim"))?;
+    drop(sealed);
+    if let Some(mut out) = child.stdout.take() {
+        let _ = std::io::copy(&mut out, &mut std::io::stderr());
+    }
+    Ok(address)
+}
+
 impl containerd_shim::Shim for Shim {
     type T = task::Service;
 
@@ -70,7 +105,7 @@ impl containerd_shim::Shim for Shim {
     fn start_shim(&mut self, opts: StartOpts) -> Result<String, containerd_shim::Error> {
         let group = grouping(&opts.id);
         let legacy = opts.containerd_version.is_empty();
-        let (_, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
+        let address = spawn(&opts, &group)?;
         containerd_shim::util::write_address(&address)?;
         if legacy {
             // containerd before 2.3 reads the bare address (1.6 only that; 1.7 to 2.2 take

@@ -83,6 +83,17 @@ pub fn ensure() -> Result<Sealed, Error> {
     Err(Error(why.join("; ")))
 }
 
+/// An fd of a copy of the running binary no one can write (a read-only bind mount of it,
+/// else a sealed memfd), for a caller that starts a long-lived process of this binary
+/// (the containerd shim) and can exec it sealed at once instead of it re-executing.
+pub fn sealed_copy() -> Result<OwnedFd, Error> {
+    let exe = crate::util::fs::open_cloexec(std::path::Path::new("/proc/self/exe")).map_err(|e| Error(format!("open /proc/self/exe: {e}")))?;
+    if how_sealed(&exe).is_some() {
+        return Ok(exe.into());
+    }
+    read_only_bind(&exe).or_else(|e| sealed_memfd(&exe).map_err(|m| Error(format!("read-only bind: {e}; sealed memfd: {m}"))))
+}
+
 fn read_only_bind(exe: &std::fs::File) -> io::Result<OwnedFd> {
     use crate::util::mount as m;
     let tree = m::clone_tree(exe.as_raw_fd(), std::path::Path::new(""), false)?;
