@@ -41,21 +41,13 @@ IMG=docker.io/library/busybox:test
 mkdir -p "$W/bin"; ln -s "$SHIM" "$W/bin/containerd-shim-berth-v2"
 export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/shim-root"
 python3 "$here/../integration-tests/engines/oci-image.py" --cmd '["sleep","2147483647"]' "$W/bundle/rootfs" "$W/pause.tar" localhost/berth-pause:test
-mkdir -p "$W/cni/bin" "$W/cni/conf"
 CRI_CG=/berth-bench-cri
 had_cri_cg=$(find /sys/fs/cgroup -maxdepth 2 -name "${CRI_CG#/}" | head -1)
 handler() { # handler NAME BINARY: the runc shim driving BINARY, its own root
   printf '  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]\n    runtime_type = "io.containerd.runc.v2"\n' "$1"
   printf '    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s.options]\n      BinaryName = "%s"\n      Root = "%s"\n' "$1" "$2" "$W/cri-root-$1"
 }
-start_containerd "$(cat <<CFG
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/berth-pause:test"
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$W/cni/bin"
-    conf_dir = "$W/cni/conf"
+start_containerd "$(cri_config localhost/berth-pause:test; cat <<CFG
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-shim]
     runtime_type = "io.containerd.berth.v2"
 $(handler berth "$BERTH"; handler crun "${BIN[crun]}"; handler runc "${BIN[runc]}")
@@ -68,17 +60,10 @@ $K images import "$W/busybox.tar" >/dev/null; $K images import "$W/pause.tar" >/
 
 # interleave MEASURE NAME CMD [NAME CMD ...]: one interleaved run, one TSV row per NAME.
 interleave() {
-  local measure=$1 args=() f; shift
-  f=$W/m$(printf '%s' "$measure" | tr -c 'a-zA-Z0-9' '_').json
+  local measure=$1 args=(); shift
   while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
-  python3 "$here/interleave.py" -w "$WARM" -r "$RUNS" --export-json "$f" "${args[@]}" >"$W/il.log" 2>&1 \
+  python3 "$here/interleave.py" -w "$WARM" -r "$RUNS" --tsv "$RESULTS" "$measure" "${args[@]}" >"$W/il.log" 2>&1 \
     || { echo "measure $measure failed:" >&2; cat "$W/il.log" >&2; return 1; }
-  python3 - "$f" "$measure" >> "$RESULTS" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    t = sorted(r["times"])
-    print(f'{sys.argv[2]}\t{r["command"]}\t{r["median"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')
-PY
 }
 
 # 9. ctr run --rm: berth's shim against the runc shim driving each runtime, one run.

@@ -9,7 +9,9 @@ CMD is split like a shell word list (no shell runs unless CMD says `sh -c`). Eac
 timed from posix_spawn to wait4, as hyperfine -N does (same figures for a /bin/true
 here: 1.26 ms vs 1.3 ms); output goes to /dev/null. A run that fails stops everything.
 --pause sleeps before every run: an idle host, as where containers start now and then.
-The JSON has hyperfine's shape: results[].command (the name), .median, .times (s)."""
+The JSON has hyperfine's shape: results[].command (the name), .median, .times (s).
+--tsv FILE MEASURE appends one row per command to FILE: MEASURE, name, median, min, max
+(ms), the rows bench/report.py reads."""
 
 import argparse
 import json
@@ -38,6 +40,7 @@ def main():
     p.add_argument("-r", "--runs", type=int, default=40)
     p.add_argument("--pause", type=float, default=0.0)
     p.add_argument("--export-json")
+    p.add_argument("--tsv", nargs=2, metavar=("FILE", "MEASURE"))
     p.add_argument("-n", "--name", action="append", default=[])
     p.add_argument("commands", nargs="+")
     a = p.parse_intermixed_args()
@@ -58,6 +61,11 @@ def main():
     if a.export_json:
         with open(a.export_json, "w") as f:
             json.dump({"results": results}, f)
+    if a.tsv:
+        with open(a.tsv[0], "a") as f:
+            for r in results:
+                t = sorted(r["times"])
+                f.write(f'{a.tsv[1]}\t{r["command"]}\t{r["median"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}\n')
 
 
 if __name__ == "__main__":

@@ -73,21 +73,14 @@ bundle() {
 
 RESULTS=$WORK/results.tsv; : > "$RESULTS"
 hf() { # hf MEASURE KIND ID CMD-TEMPLATE [INTERLEAVE-OPTIONS] ({R} runtime binary, {root} its --root, {B} bundle)
-  local measure=$1 kind=$2 id=$3 tmpl=$4 cmds=() names=() file; shift 4
-  file=$WORK/m$(printf '%s' "$measure" | tr -c 'a-zA-Z0-9' '_').json
+  local measure=$1 kind=$2 id=$3 tmpl=$4 cmds=() names=(); shift 4
   for r in $RUNTIMES; do
     [ -n "${BIN[$r]}" ] || continue
     local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}; c=${c//\{B\}/$(bundle "$kind" "$r" "$id")}
     cmds+=("$c"); names+=(-n "$r")
   done
-  python3 bench/interleave.py -w "$WARM" -r "$RUNS" "$@" "${names[@]}" --export-json "$file" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
+  python3 bench/interleave.py -w "$WARM" -r "$RUNS" "$@" "${names[@]}" --tsv "$RESULTS" "$measure" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
     || { echo "measure $measure failed:" >&2; cat "$WORK/hf.log" >&2; return 1; }
-  python3 - "$file" "$measure" >> "$RESULTS" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    t = sorted(r["times"])
-    print(f'{sys.argv[2]}\t{r["command"]}\t{r["median"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')
-PY
 }
 
 echo "measuring (runs=$RUNS)..." >&2
@@ -106,8 +99,7 @@ for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/n
 
 # The kernel's floor: the same five namespaces, chroot, exec /bin/true, nothing else.
 if [ $SMOKE = 0 ]; then
-  python3 bench/interleave.py -w "$WARM" -r "$RUNS" --export-json "$WORK/floor.json" "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
-  python3 -c "import json,sys; r=json.load(open('$WORK/floor.json'))['results'][0]; t=sorted(r['times']); print(f'floor\tunshare+chroot+exec\t{r[\"median\"]*1000:.2f}\t{t[0]*1000:.2f}\t{t[-1]*1000:.2f}')" >> "$RESULTS"
+  python3 bench/interleave.py -w "$WARM" -r "$RUNS" --tsv "$RESULTS" floor -n unshare+chroot+exec "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
 fi
 
 # 5. Peak RSS (KiB) of `run /bin/true`: the runtime and the processes it waits for.

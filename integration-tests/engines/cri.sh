@@ -34,7 +34,6 @@ fi
 BERTH=${BERTH:-$here/../../target/debug/berth} sh "$here/../make-bundle.sh" "$W/bundle" >/dev/null
 python3 "$here/oci-image.py" "$W/bundle/rootfs" "$W/busybox.tar" docker.io/library/busybox:test
 python3 "$here/oci-image.py" --cmd '["sleep","2147483647"]' "$W/bundle/rootfs" "$W/pause.tar" localhost/berth-pause:test
-mkdir -p "$W/cni/bin" "$W/cni/conf"
 HANDLER="runtime_type = \"io.containerd.runc.v2\"
     [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth.options]
       BinaryName = \"$RT\"
@@ -48,15 +47,7 @@ if [ -n "${SHIM:-}" ]; then
   export PATH="$W/bin:$PATH" BERTH_SHIM_ROOT="$W/runtime-root"
   HANDLER='runtime_type = "io.containerd.berth.v2"'
 fi
-start_containerd "$(cat <<CFG
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/berth-pause:test"
-  # Root lacks CAP_SYS_RESOURCE here: a negative oom_score_adj fails under any runtime.
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$W/cni/bin"
-    conf_dir = "$W/cni/conf"
+start_containerd "$(cri_config localhost/berth-pause:test; cat <<CFG
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "berth"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]

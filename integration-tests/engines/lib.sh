@@ -26,6 +26,21 @@ CFG
   DPID=$!
   for _ in $(seq 50); do [ -S "$W/containerd.sock" ] && break; sleep 0.1; done
 }
+# cri_config PAUSE_IMAGE: the CRI plugin's section for the private containerd (no CNI:
+# empty plugin dirs under $W; runtimes appended by the caller).
+cri_config() {
+  mkdir -p "$W/cni/bin" "$W/cni/conf"
+  cat <<CFG
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$1"
+  # Root lacks CAP_SYS_RESOURCE here: a negative oom_score_adj fails under any runtime.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$W/cni/bin"
+    conf_dir = "$W/cni/conf"
+CFG
+}
 # stop_containerd NAMESPACE...: kills and deletes every task and container of the private
 # daemon in those containerd namespaces, stops the daemon (by its PID), removes the mounts
 # below $W and $W itself.
