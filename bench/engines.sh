@@ -23,6 +23,9 @@ teardown() {
   set +e
   $P rm -af -t 0 >/dev/null 2>&1
   if [ -n "$DDPID" ]; then $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1; kill "$DDPID" 2>/dev/null; wait "$DDPID" 2>/dev/null; fi
+  # dockerd's containerd and its shims outlive it a moment (a last runtime delete may
+  # still make a default root): wait for them before removing what they made.
+  for _ in $(seq 50); do pgrep -f "$W/docker-exec" >/dev/null || break; sleep 0.1; done
   stop_containerd bench k8s.io   # also removes $W
   [ -n "$had_cri_cg" ] || find /sys/fs/cgroup -maxdepth 3 -depth -type d -path "*${CRI_CG}*" -exec rmdir {} \; 2>/dev/null
   [ -n "$had_ns_cg" ] || find /sys/fs/cgroup -maxdepth 2 -depth -type d -name bench -exec rmdir {} \; 2>/dev/null
