@@ -141,30 +141,16 @@ impl containerd_shim::Shim for Shim {
         self.exit.wait();
     }
 
-    /// Not called: the serving loop is serve.rs's, which makes the service with
-    /// service(). The crate's publisher is dropped (events.rs says why).
+    /// Not called: main() hands only `start`, `delete` and `-info` to the crate, and the
+    /// serving loop is serve.rs's, which makes the service with service(). The crate's
+    /// publisher is dropped (events.rs says why).
     fn create_task_service(&self, _publisher: RemotePublisher) -> Self::T {
-        unreachable!("the shim serves through serve::run")
-    }
-}
-
-/// Whether this is the serving shim (no action word).
-fn serving() -> bool {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.trim_start_matches('-') {
-            "info" | "v" | "version" => return false,
-            "debug" => {}
-            _ if a.starts_with('-') => {
-                if !a.contains('=') {
-                    args.next();
-                }
-            }
-            _ => return false,
-        }
-    }
-    true
-}
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        self.service(&address).unwrap_or_else(|e| {
+            log::error!("events: {e}");
+            task::Service::new(&self.namespace, root(&self.namespace), events::Publisher::closed(), self.exit.clone())
+        })
+    }}
 
 /// The serving shim forks every container process: like berth's create, it first runs
 /// from a copy of its binary no container can write (CVE-2019-5736, berth's
@@ -174,17 +160,31 @@ fn main() {
     // thread (glibc's default, up to 8 per core) is heap each shim keeps for nothing.
     // SAFETY: mallopt before any thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    if !serving() {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let flags = match containerd_shim::parse(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{RUNTIME_ID}: {e}");
+            std::process::exit(2);
+        }
+    };
+    if flags.version {
+        println!("containerd-shim-berth-v2:\n  Version:  {}\n  Runtime:  {RUNTIME_ID}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    if flags.info || matches!(flags.action.as_str(), "start" | "delete") {
         containerd_shim::run::<Shim>(RUNTIME_ID, None);
         return;
+    }
+    if !flags.action.is_empty() {
+        eprintln!("{RUNTIME_ID}: unknown action {:?}: start, delete, or none to serve", flags.action);
+        std::process::exit(2);
     }
     if let Err(e) = berth::process::seal::ensure() {
         eprintln!("{RUNTIME_ID}: {e}");
         std::process::exit(1);
     }
-    let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let r = containerd_shim::parse(&args).and_then(|flags| serve::run(RUNTIME_ID, flags));
-    if let Err(e) = r {
+    if let Err(e) = serve::run(RUNTIME_ID, flags) {
         // stderr is /dev/null once `start` forked us: containerd reads the log FIFO.
         log::error!("{e}");
         eprintln!("{RUNTIME_ID}: {e}");
