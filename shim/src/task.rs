@@ -245,13 +245,13 @@ fn status_of(p: &Process) -> Status {
 }
 
 /// The runc shim's options (Root, SystemdCgroup), when containerd passes them.
-fn runc_options(o: &MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>) -> Option<Options> {
-    let any = o.as_ref()?;
+/// Other options are ignored; runc's that do not decode are refused.
+fn runc_options(o: &MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>) -> Result<Option<Options>, Error> {
+    let Some(any) = o.as_ref() else { return Ok(None) };
     if !any.type_url.ends_with("containerd.runc.v1.Options") {
-        return None;
+        return Ok(None);
     }
-    use containerd_shim::protos::protobuf::Message;
-    Options::parse_from_bytes(&any.value).ok()
+    Options::parse_from_bytes(&any.value).map(Some).map_err(|e| Error::invalid(format!("create: the runc options: {e}")))
 }
 
 fn has_hooks(bundle: &Path) -> bool {
@@ -288,7 +288,7 @@ impl Service {
         if self.lock().tasks.contains_key(&req.id) {
             return Err(Error::AlreadyExists(format!("container {}: already exists", req.id)));
         }
-        if let Some(o) = runc_options(&req.options) {
+        if let Some(o) = runc_options(&req.options)? {
             let mut rt = self.0.rt.lock().unwrap_or_else(|p| p.into_inner());
             if !o.root.is_empty() {
                 rt.root = PathBuf::from(&o.root).join(&self.0.namespace);
