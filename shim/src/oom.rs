@@ -8,31 +8,22 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use berth::cgroups::Cgroup;
+use berth::container::{Container, Runtime};
 
 use crate::task::Service;
 
-/// The init's memory cgroup directory and whether it is cgroup2.
-fn memory_dir(pid: i32) -> Option<(PathBuf, bool)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let mut v2 = None;
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if ctrls.split(',').any(|c| c == "memory") {
-            return Some((Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')), false));
-        }
-        if ctrls.is_empty() {
-            v2 = Some(path.to_string());
-        }
-    }
-    let dir = Path::new("/sys/fs/cgroup").join(v2?.trim_start_matches('/'));
-    dir.join("memory.events").exists().then_some((dir, true))
-}
-
-pub fn watch(svc: Service, id: String, pid: i32) {
-    let Some((dir, v2)) = memory_dir(pid) else { return };
-    let r = if v2 { watch_v2(svc, id, dir) } else { watch_v1(svc, id, dir) };
+/// Watches the memory cgroup berth recorded for container `id` (its state: the same
+/// directories `berth events` reads, whichever driver made them).
+pub fn watch(svc: Service, rt: &Runtime, id: String) {
+    let cgroup = match Container::load(rt, &id) {
+        Ok(c) => c.state.cgroup,
+        Err(e) => return log::warn!("OOM events of {id}: {e}"),
+    };
+    let Some((dir, v2)) = cgroup.memory_dir().map(|(d, v2)| (d.to_path_buf(), v2)) else { return };
+    let r = if v2 { watch_v2(svc, id, dir, cgroup) } else { watch_v1(svc, id, dir) };
     if let Err(e) = r {
         log::warn!("OOM events: {e}");
     }
@@ -67,14 +58,7 @@ fn watch_v1(svc: Service, id: String, dir: PathBuf) -> std::io::Result<()> {
     Ok(())
 }
 
-fn oom_kills(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join("memory.events"))
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())))
-        .unwrap_or(0)
-}
-
-fn watch_v2(svc: Service, id: String, dir: PathBuf) -> std::io::Result<()> {
+fn watch_v2(svc: Service, id: String, dir: PathBuf, cgroup: Cgroup) -> std::io::Result<()> {
     // SAFETY: inotify_init1 with valid flags.
     let ino = fd(unsafe { libc::inotify_init1(libc::IN_CLOEXEC) }, "inotify")?;
     let path = CString::new(dir.join("memory.events").into_os_string().into_encoded_bytes()).map_err(std::io::Error::other)?;
@@ -83,7 +67,7 @@ fn watch_v2(svc: Service, id: String, dir: PathBuf) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     std::thread::Builder::new().name("oom".into()).stack_size(64 * 1024).spawn(move || {
-        let mut seen = oom_kills(&dir);
+        let mut seen = cgroup.oom_kills();
         let mut f = File::from(ino);
         let mut buf = [0u8; 512];
         while let Ok(n @ 1..) = f.read(&mut buf) {
@@ -92,7 +76,7 @@ fn watch_v2(svc: Service, id: String, dir: PathBuf) -> std::io::Result<()> {
             if n >= 16 && mask & libc::IN_IGNORED != 0 {
                 break;
             }
-            let now = oom_kills(&dir);
+            let now = cgroup.oom_kills();
             if now > seen {
                 svc.oom(&id);
             }

@@ -350,7 +350,7 @@ impl Service {
         if let Some(code) = early {
             self.exited(pid, code);
         }
-        oom::watch(self.clone(), req.id.clone(), pid);
+        oom::watch(self.clone(), &rt, req.id.clone());
         Ok(CreateTaskResponse { pid: pid as u32, ..Default::default() })
     }
 

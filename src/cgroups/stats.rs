@@ -47,12 +47,23 @@ impl Cgroup {
         self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == controller))
     }
 
-    /// The number of OOM kills so far (for `events` OOM notifications).
-    pub fn oom_kills(&self) -> u64 {
+    /// Where OOM kills are counted: the v1 memory controller's directory (false) or, with
+    /// no v1 memory controller, the cgroup2 one (true).
+    pub fn memory_dir(&self) -> Option<(&Path, bool)> {
         if let Some(d) = self.dir_with("memory") {
-            return kv(&d.path.join("memory.oom_control")).get("oom_kill").copied().unwrap_or(0);
+            return Some((&d.path, false));
         }
-        self.v2().map_or(0, |d| kv(&d.path.join("memory.events")).get("oom_kill").copied().unwrap_or(0))
+        self.v2().map(|d| (d.path.as_path(), true))
+    }
+
+    /// The number of OOM kills so far (for `events` OOM notifications, the shim's events).
+    pub fn oom_kills(&self) -> u64 {
+        let file = match self.memory_dir() {
+            Some((dir, false)) => dir.join("memory.oom_control"),
+            Some((dir, true)) => dir.join("memory.events"),
+            None => return 0,
+        };
+        kv(&file).get("oom_kill").copied().unwrap_or(0)
     }
 
     pub fn stats(&self) -> Value {
