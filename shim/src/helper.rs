@@ -30,7 +30,8 @@ pub enum Job<'a> {
 /// which the process inherits them.
 pub type Stdio = [RawFd; 3];
 
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+/// A pipe, both ends close-on-exec.
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two fds we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {

@@ -63,13 +63,7 @@ fn output(path: &str) -> Result<OwnedFd, Error> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::io("pipe", std::io::Error::last_os_error()));
-    }
-    // SAFETY: both fresh.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::helper::pipe().map_err(|e| Error::io("pipe", e))
 }
 
 /// Set when the copies of a process's output are done (terminal), or at once.
