@@ -141,12 +141,57 @@ fn pause_and_resume_freeze_the_container() {
     let pid = t.state("p")["pid"].as_i64().unwrap();
     t.berth(&["pause", "p"]).ok();
     assert_eq!(t.status("p"), "paused");
+    assert_eq!(listed_status(&mut t, "p"), "paused");
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert!(stat.contains(") D ") || stat.contains(") S "), "{stat}");
     t.berth(&["resume", "p"]).ok();
     assert_eq!(t.status("p"), "running");
+    assert_eq!(listed_status(&mut t, "p"), "running");
     t.berth(&["resume", "p"]).failed_with("not paused");
     t.berth(&["delete", "--force", "p"]).ok();
+}
+
+fn listed_status(t: &mut T, id: &str) -> String {
+    let l = t.berth(&["list", "--format", "json"]).ok().json();
+    l.as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["status"].as_str().unwrap().to_string()).unwrap()
+}
+
+/// The freezer file of `pid`'s cgroup, and the values that freeze and thaw it: v1's
+/// freezer.state where the freezer is a v1 controller, else cgroup v2's cgroup.freeze.
+fn freezer_of(pid: i64) -> (std::path::PathBuf, &'static str, &'static str) {
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    if let Some(p) = cg.lines().find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string())) {
+        return (format!("/sys/fs/cgroup/freezer{p}/freezer.state").into(), "FROZEN", "THAWED");
+    }
+    let p = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let root = mounts.lines().map(|l| l.split(' ').collect::<Vec<_>>()).find(|f| f[2] == "cgroup2").map(|f| f[1].to_string()).unwrap();
+    (format!("{root}{p}/cgroup.freeze").into(), "1", "0")
+}
+
+/// runc reads the freezer for `state` and `list`: a container frozen behind the runtime's
+/// back (the freezer file written directly, as `systemctl freeze` or an engine may) is
+/// `paused`, and `running` again once thawed. berth skips the v1 file while the init reads
+/// as running or sleeping, which a frozen init never does: this checks that rule holds.
+#[test]
+fn a_container_frozen_behind_the_runtimes_back_is_paused_in_state_and_list() {
+    let mut t = T::new("extfreeze");
+    let b = t.bundle(&["sleep", "100"]);
+    t.create(&b, "x").ok();
+    t.berth(&["start", "x"]).ok();
+    let pid = t.state("x")["pid"].as_i64().unwrap();
+    let (file, freeze, thaw) = freezer_of(pid);
+    fs::write(&file, freeze).unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fs::read_to_string(&file).unwrap().trim() != freeze.trim() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(t.status("x"), "paused");
+    assert_eq!(listed_status(&mut t, "x"), "paused");
+    fs::write(&file, thaw).unwrap();
+    assert_eq!(t.status("x"), "running");
+    assert_eq!(listed_status(&mut t, "x"), "running");
+    t.berth(&["delete", "--force", "x"]).ok();
 }
 
 #[test]

@@ -499,6 +499,22 @@ impl Cgroup {
         }
     }
 
+    /// `is_frozen` for `status`: `init_state` is the container init's state letter
+    /// (/proc/<pid>/stat). A v1 freezer is FROZEN only once every task in its cgroup is
+    /// frozen, and a frozen task never reads as running or sleeping ('R', 'S'): the
+    /// kernel reports it as uninterruptible ('D': the refrigerator before 6.1,
+    /// TASK_FROZEN "reported as uninterruptible" since), or stopped ('T') if it was. So
+    /// while the init reads 'R' or 'S' a v1 cgroup is not frozen and freezer.state is not
+    /// read: a `list` of running containers reads one file less each. cgroup v2's
+    /// freezer parks tasks in a signal stop that reads as 'S': its file is always read.
+    pub fn is_frozen_seen(&self, init_state: char) -> bool {
+        match self.freezer() {
+            Some((_, false)) if matches!(init_state, 'R' | 'S') => false,
+            Some(_) => self.is_frozen(),
+            None => false,
+        }
+    }
+
     /// Freezes or thaws the cgroup and waits until the kernel reports the new state.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
         let Some((f, v2)) = self.freezer() else { return Err(Error::NoHierarchy) };

@@ -41,13 +41,16 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
     let mut items = Vec::new();
     let mut names: std::collections::HashMap<u32, String> = Default::default();
     for (mut v, uid) in crate::container::list(rt)? {
-        v["owner"] = names.entry(uid).or_insert_with(|| user_name(uid)).clone().into();
+        v.owner = names.entry(uid).or_insert_with(|| user_name(uid)).clone();
         items.push(v);
     }
     if quiet {
+        let mut out = String::new();
         for v in &items {
-            stdout::println(v["id"].as_str().unwrap_or_default());
+            out.push_str(&v.id);
+            out.push('\n');
         }
+        stdout::print(&out);
         return Ok(0);
     }
     if format == "json" {
@@ -55,14 +58,13 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
         if items.is_empty() {
             stdout::println("null");
         } else {
-            stdout::println(&serde_json::Value::Array(items).to_string());
+            stdout::println(&serde_json::to_string(&items)?);
         }
         return Ok(0);
     }
     let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for v in &items {
-        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        rows.push(vec![s("id"), v["pid"].to_string(), s("status"), s("bundle"), s("created"), s("owner")]);
+    for v in items {
+        rows.push(vec![v.id, v.pid.to_string(), v.status.as_str().to_string(), v.bundle.to_string_lossy().into_owned(), v.created, v.owner]);
     }
     stdout::print(&table(&rows));
     Ok(0)

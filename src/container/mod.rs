@@ -100,7 +100,7 @@ impl Container {
         // We hold the lock, so the create that wrote a `creating` record is gone: it
         // can never become a container.
         let s = &self.state;
-        Status::observed(s.creating, || util::proc::is_alive(s.pid, s.start_time), || self.dir.fifo_path().exists(), || s.cgroup.is_frozen())
+        Status::observed(s.creating, || util::proc::alive_state(s.pid, s.start_time), || self.dir.fifo_path().exists(), |init| s.cgroup.is_frozen_seen(init))
     }
 
     pub fn spec(&self) -> Option<crate::config::Spec> {
@@ -114,33 +114,43 @@ impl Container {
         self.state.hook_state(status).to_json()
     }
 
-    pub fn oci_state(&self, status: Status) -> serde_json::Value {
-        oci_state(&self.state, status.as_str())
+    pub fn oci_state(&self, status: Status) -> OciState {
+        OciState::of(self.state.clone(), status)
     }
 }
 
-/// Go encodes a map with its keys sorted.
-fn sorted(m: &std::collections::HashMap<String, String>) -> std::collections::BTreeMap<&String, &String> {
-    m.iter().collect()
+/// runc's containerState, as `state` prints it and `list --format json` each item, in
+/// its field order: annotations only when there are any (Go sorts a map's keys).
+#[derive(Debug, serde::Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'static str,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Empty from `state`; the owner's name in `list`.
+    pub owner: String,
 }
 
-pub fn oci_state<C>(s: &state::Record<C>, status: &str) -> serde_json::Value {
-    let pid = if status == "stopped" { 0 } else { s.pid };
-    // runc's containerState, in its field order: annotations only when there are any.
-    let mut v = serde_json::json!({
-        "ociVersion": crate::SPEC_VERSION,
-        "id": s.id,
-        "pid": pid,
-        "status": status,
-        "bundle": s.bundle,
-        "rootfs": s.rootfs,
-        "created": s.created,
-    });
-    if !s.annotations.is_empty() {
-        v["annotations"] = serde_json::json!(sorted(&s.annotations));
+impl OciState {
+    fn of<C>(s: state::Record<C>, status: Status) -> OciState {
+        OciState {
+            oci_version: crate::SPEC_VERSION,
+            pid: if status == Status::Stopped { 0 } else { s.pid },
+            id: s.id,
+            status,
+            bundle: s.bundle,
+            rootfs: s.rootfs,
+            created: s.created,
+            annotations: s.annotations.into_iter().collect(),
+            owner: String::new(),
+        }
     }
-    v["owner"] = "".into();
-    v
 }
 
 /// Every container under the root: its state (runtime.md, with owner "") and the uid
@@ -148,15 +158,15 @@ pub fn oci_state<C>(s: &state::Record<C>, status: &str) -> serde_json::Value {
 /// taken (state::read_brief), so a list never waits for a command at work on one: only
 /// a `creating` record is read under its lock (a create still running holds it, and is
 /// listed once done; one that died is stopped).
-pub fn list(rt: &Runtime) -> Result<Vec<(serde_json::Value, u32)>, Error> {
+pub fn list(rt: &Runtime) -> Result<Vec<(OciState, u32)>, Error> {
     let mut out = Vec::new();
     let Some(root) = state::open_root(&rt.root)? else { return Ok(out) };
     let mut buf = Vec::with_capacity(16 * 1024);
     for id in state::list_ids(&rt.root)? {
         match state::read_brief(&root, &id, &mut buf) {
             Some((owner, b)) if !b.creating => {
-                let status = Status::observed(false, || util::proc::is_alive(b.pid, b.start_time), || state::fifo_exists(&root, &id), || b.cgroup.is_frozen());
-                out.push((oci_state(&b, status.as_str()), owner));
+                let status = Status::observed(false, || util::proc::alive_state(b.pid, b.start_time), || state::fifo_exists(&root, &id), |init| b.cgroup.is_frozen_seen(init));
+                out.push((OciState::of(b, status), owner));
             }
             Some(_) => {
                 if let Ok(c) = Container::load(rt, &id) {
@@ -176,7 +186,7 @@ pub fn pids(rt: &Runtime, id: &str) -> Result<Vec<i32>, Error> {
 }
 
 /// A container's state as `state` prints it (runtime.md "State").
-pub fn state(rt: &Runtime, id: &str) -> Result<serde_json::Value, Error> {
+pub fn state(rt: &Runtime, id: &str) -> Result<OciState, Error> {
     let c = Container::load(rt, id)?;
     Ok(c.oci_state(c.status()))
 }

@@ -102,15 +102,16 @@ pub enum Status {
 
 impl Status {
     /// The status of a saved container, observed, never trusted from the file: the init
-    /// alive with its recorded start time; `created` while exec.fifo exists; `paused`
-    /// while its cgroup is frozen. A `creating` record whose lock the caller got is a
-    /// create that died: stopped. The probes are asked only as far as needed.
-    pub fn observed(creating: bool, alive: impl FnOnce() -> bool, fifo: impl FnOnce() -> bool, frozen: impl FnOnce() -> bool) -> Status {
-        if creating || !alive() {
-            Status::Stopped
-        } else if fifo() {
+    /// alive with its recorded start time (`init` gives its state letter); `created`
+    /// while exec.fifo exists; `paused` while its cgroup is frozen (`frozen` is given the
+    /// init's state letter: see `Cgroup::is_frozen_seen`). A `creating` record whose lock
+    /// the caller got is a create that died: stopped. The probes are asked only as far as
+    /// needed.
+    pub fn observed(creating: bool, init: impl FnOnce() -> Option<char>, fifo: impl FnOnce() -> bool, frozen: impl FnOnce(char) -> bool) -> Status {
+        let Some(state) = (!creating).then(init).flatten() else { return Status::Stopped };
+        if fifo() {
             Status::Created
-        } else if frozen() {
+        } else if frozen(state) {
             Status::Paused
         } else {
             Status::Running
@@ -366,10 +367,15 @@ pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brie
     }
     // SAFETY: fd was just opened and is ours alone.
     let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // One read: a regular file's read returns less than asked only at its end, so the
+    // read that would return 0 is skipped; should a short read ever come early, the
+    // record does not parse, and the rest is read before a second try.
+    util::fs::read_once(&f, buf).ok()?;
+    if let Ok(b) = serde_json::from_slice(buf) {
+        return Some((owner, b));
+    }
     // Through Take: File's own read_to_end would stat and seek first.
-    buf.clear();
     io::Read::read_to_end(&mut io::Read::take(&f, u64::MAX), buf).ok()?;
-    drop(f);
     Some((owner, serde_json::from_slice(buf).ok()?))
 }
 

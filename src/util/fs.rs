@@ -64,6 +64,29 @@ pub fn read_small(path: &Path) -> io::Result<String> {
     fs::read_to_string(path)
 }
 
+/// One read(2) of `f` into `buf` (cleared; grown first to hold at least 16 KiB): what a
+/// small file holds, or its first part. The caller decides whether that was all.
+pub fn read_once(f: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    buf.clear();
+    buf.reserve(16 * 1024);
+    let spare = buf.spare_capacity_mut();
+    let n = loop {
+        // SAFETY: read into the vector's spare capacity, at most its length.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    // SAFETY: the kernel initialised the first n bytes of the spare capacity.
+    unsafe { buf.set_len(n) };
+    Ok(())
+}
+
 /// Writes a short string to an existing file (cgroup and /proc knobs): one write call.
 pub fn write_file(path: &Path, data: &str) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(path)?;

@@ -34,13 +34,16 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&super::procfs::ProcFs::host().ok()?.read_small(&format!("{pid}/stat")).ok()?)
 }
 
-/// True when `pid` is alive (not a zombie, not dead) and started at `start_time`: a pid
-/// reused by another process never passes for the container's.
+/// The state letter of `pid` (R, S, D...) when it is alive (not a zombie, not dead) and
+/// started at `start_time`: a pid reused by another process never passes for the
+/// container's. One read of /proc/<pid>/stat.
+pub fn alive_state(pid: i32, start_time: u64) -> Option<char> {
+    stat(pid).filter(|s| s.start_time == start_time && s.state != 'Z' && s.state != 'X').map(|s| s.state)
+}
+
+/// True when `pid` is alive and started at `start_time` (see `alive_state`).
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    match stat(pid) {
-        Some(s) => s.start_time == start_time && s.state != 'Z' && s.state != 'X',
-        None => false,
-    }
+    alive_state(pid, start_time).is_some()
 }
 
 #[cfg(test)]
