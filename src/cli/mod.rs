@@ -43,6 +43,10 @@ pub fn main() -> i32 {
     if std::env::args().skip(1).find(|a| !a.starts_with('-')).is_some_and(|a| a == "help" || a == "h") {
         return print_help(help::topic(&args()).as_deref());
     }
+    // create, run and exec run from a sealed copy (process::seal), and re-execute to get
+    // there: sealed before clap builds its parser, which is then built once, in the
+    // sealed process, not in both (the guess of the command word is checked below).
+    let early = command_word().filter(|w| matches!(w.as_str(), "create" | "run" | "exec")).map(|_| crate::process::seal::ensure());
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -72,7 +76,7 @@ pub fn main() -> i32 {
     // sealed copy of the binary (process::seal; may re-execute), and keep the fd numbers
     // the container is to get free of berth's own files.
     let sealed = match &cli.command {
-        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => Some(crate::process::seal::ensure()),
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => Some(early.unwrap_or_else(crate::process::seal::ensure)),
         _ => None,
     };
     if let Some(n) = cli.command.as_ref().and_then(passed_fds) {
@@ -110,6 +114,28 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(f) => report(f),
     }
+}
+
+/// The command word, guessed without clap: the first word that is neither an option
+/// nor the value of a global option that takes one. None with --help/-h anywhere (help
+/// is never kept from printing by a failed seal) or after `--`. A wrong guess costs
+/// nothing but the early seal: clap reads the line, and `main` seals after it if needed.
+fn command_word() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    let mut word = None;
+    while let Some(a) = args.next() {
+        let a = a.to_str()?;
+        match a {
+            "--" | "--help" | "-h" => return None,
+            "--root" | "--log" | "--log-format" | "--criu" => {
+                args.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ if word.is_none() => word = Some(a.to_string()),
+            _ => {}
+        }
+    }
+    word
 }
 
 /// How many fds from 3 up a command hands to the container: --preserve-fds, plus for
