@@ -3,11 +3,20 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "berth", about = "berth: an OCI container runtime, compatible with runc", disable_version_flag = true, disable_help_subcommand = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub g: Globals,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The options before the command word.
+#[derive(Args, Debug)]
+pub struct Globals {
     /// runc's path to criu: accepted (checkpoint and restore are not supported)
     #[arg(long, global = true)]
     pub criu: Option<String>,
@@ -34,8 +43,122 @@ pub struct Cli {
     /// Print the version
     #[arg(short = 'v', long)]
     pub version: bool,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line. For the commands engines run per container (`word`, the
+    /// command word guessed from argv) the parser is built with that one command: clap
+    /// builds every argument of every command it holds before it parses, and the whole
+    /// parser is a good part of a short command's time and memory. Any other word, or
+    /// none, gets the whole parser (unknown commands, help and errors as before); a
+    /// wrong guess fails the one-command parse and gets it too.
+    pub fn parse_for(word: Option<&str>, argv: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+        use clap::CommandFactory;
+        let full = || Cli::from_arg_matches(&Cli::command().try_get_matches_from(argv)?);
+        match word.and_then(one_command) {
+            Some(sub) => Cli::parse_one(sub, argv).or_else(|_| full()),
+            None => full(),
+        }
+    }
+
+    /// The parse with the globals and `sub` only.
+    fn parse_one(sub: clap::Command, argv: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+        let top = clap::Command::new("berth").disable_version_flag(true).disable_help_subcommand(true);
+        let m = Globals::augment_args(top).subcommand(sub).try_get_matches_from(argv)?;
+        Ok(Cli { g: Globals::from_arg_matches(&m)?, command: Some(Command::from_arg_matches(&m)?) })
+    }
+}
+
+/// The parser of one of the commands engines run per container, alone.
+fn one_command(word: &str) -> Option<clap::Command> {
+    let sub = |name: &'static str| clap::Command::new(name);
+    Some(match word {
+        "create" => CreateArgs::augment_args(sub("create")),
+        "run" => RunArgs::augment_args(sub("run")),
+        "exec" => ExecArgs::augment_args(sub("exec")),
+        "start" => IdArgs::augment_args(sub("start")),
+        "state" => IdArgs::augment_args(sub("state")),
+        "kill" => KillArgs::augment_args(sub("kill")),
+        "delete" => DeleteArgs::augment_args(sub("delete")),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-command parser reads every line as the whole parser does.
+    #[test]
+    fn the_one_command_parser_agrees_with_the_whole_one() {
+        let lines = [
+            "berth --root /r create --bundle /b --pid-file /p --console-socket /s c1",
+            "berth create c1 -b /b --preserve-fds 2 --no-pivot --root /r",
+            "berth --debug --log /l --log-format json run -d --bundle /b --keep c2",
+            "berth run --no-subreaper c2",
+            "berth --systemd-cgroup exec -t -e A=1 --env B=2 -u 1:2 --cwd /w c3 sh -c 'x --y'",
+            "berth exec -p /p.json -d --pid-file /p c3",
+            "berth start c4",
+            "berth --rootless true state c4",
+            "berth kill --all c5 KILL",
+            "berth kill c5",
+            "berth delete -f c6",
+            "berth delete c6 --root /r",
+        ];
+        for l in lines {
+            let argv: Vec<std::ffi::OsString> = l.split(' ').map(Into::into).collect();
+            let word = argv.iter().skip(1).map(|a| a.to_str().unwrap()).find(|a| !a.starts_with('-') && !a.starts_with('/') && !matches!(*a, "true" | "json"));
+            // parse_one itself, not parse_for: its fallback to the whole parser would hide a
+            // one-command parser that fails.
+            let fast = Cli::parse_one(one_command(word.unwrap()).unwrap(), &argv).unwrap();
+            let full = Cli::from_arg_matches(&<Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap()).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{l}");
+        }
+        // An error is the whole parser's, word for word.
+        let argv: Vec<std::ffi::OsString> = "berth state --bogus x".split(' ').map(Into::into).collect();
+        let fast = Cli::parse_for(Some("state"), &argv).unwrap_err().to_string();
+        let full = <Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap_err().to_string();
+        assert_eq!(fast, full);
+    }
+}
+
+/// A command whose only argument is the container's ID.
+#[derive(Args, Debug)]
+pub struct IdArgs {
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// runc's: accepted (berth's foreground run reaps its own child only)
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal all processes in the container's cgroup
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Kill and delete a running or paused container; succeed if it does not exist
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]
@@ -66,39 +189,15 @@ pub enum Command {
     /// Create a container
     Create(CreateArgs),
     /// Run the user program of a created container
-    Start { id: String },
+    Start(IdArgs),
     /// Create and start a container
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Detach from the container's process
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// Do not delete the container after it exits
-        #[arg(long)]
-        keep: bool,
-        /// runc's: accepted (berth's foreground run reaps its own child only)
-        #[arg(long = "no-subreaper")]
-        no_subreaper: bool,
-    },
+    Run(RunArgs),
     /// Output the state of a container
-    State { id: String },
+    State(IdArgs),
     /// Send a signal to a container's init (or every process with --all)
-    Kill {
-        /// Signal all processes in the container's cgroup
-        #[arg(short = 'a', long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
+    Kill(KillArgs),
     /// Delete a container and what it holds
-    Delete {
-        /// Kill and delete a running or paused container; succeed if it does not exist
-        #[arg(short = 'f', long)]
-        force: bool,
-        id: String,
-    },
+    Delete(DeleteArgs),
     /// List containers
     List {
         /// table or json

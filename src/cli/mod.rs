@@ -11,7 +11,6 @@ mod run;
 mod stdout;
 
 
-use clap::Parser;
 
 use crate::container::{self, signal, CreateOptions, Runtime};
 use crate::logging::{self, Format};
@@ -46,8 +45,10 @@ pub fn main() -> i32 {
     // create, run and exec run from a sealed copy (process::seal), and re-execute to get
     // there: sealed before clap builds its parser, which is then built once, in the
     // sealed process, not in both (the guess of the command word is checked below).
-    let early = command_word().filter(|w| matches!(w.as_str(), "create" | "run" | "exec")).map(|_| crate::process::seal::ensure());
-    let cli = match Cli::try_parse() {
+    let word = command_word();
+    let early = word.as_deref().filter(|w| matches!(*w, "create" | "run" | "exec")).map(|_| crate::process::seal::ensure());
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::parse_for(word.as_deref(), &argv) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -76,23 +77,23 @@ pub fn main() -> i32 {
     // sealed copy of the binary (process::seal; may re-execute), and keep the fd numbers
     // the container is to get free of berth's own files.
     let sealed = match &cli.command {
-        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => Some(early.unwrap_or_else(crate::process::seal::ensure)),
+        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_)) => Some(early.unwrap_or_else(crate::process::seal::ensure)),
         _ => None,
     };
     if let Some(n) = cli.command.as_ref().and_then(passed_fds) {
         reserve_fds(n);
     }
-    let format = if cli.log_format == "json" { Format::Json } else { Format::Text };
-    logging::init(cli.log.as_deref(), format, cli.debug);
+    let format = if cli.g.log_format == "json" { Format::Json } else { Format::Text };
+    logging::init(cli.g.log.as_deref(), format, cli.g.debug);
     match sealed {
         Some(Err(e)) => return report(fail(e.to_string())),
         Some(Ok(how)) => logging::debug(&format!("running from a sealed binary: {how:?}")),
         None => {}
     }
-    if cli.log_format != "json" && cli.log_format != "text" {
-        return report(fail(format!("unknown log-format {:?}: use text or json", cli.log_format)));
+    if cli.g.log_format != "json" && cli.g.log_format != "text" {
+        return report(fail(format!("unknown log-format {:?}: use text or json", cli.g.log_format)));
     }
-    if cli.version {
+    if cli.g.version {
         stdout::print(&version());
         return 0;
     }
@@ -101,15 +102,15 @@ pub fn main() -> i32 {
         return print_help(None);
     };
     // Only create, run and exec act on it: other commands skip auto's /proc read.
-    let acts = matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_));
-    let rootless = match cli.rootless.as_deref() {
+    let acts = matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_));
+    let rootless = match cli.g.rootless.as_deref() {
         None | Some("auto") => if acts { Runtime::rootless_auto() } else { nix::unistd::geteuid().as_raw() != 0 },
         Some("true") => true,
         Some("false") => false,
         Some(other) => return report(fail(format!("invalid --rootless value {other:?}: use true, false or auto"))),
     };
-    let root = cli.root.clone().unwrap_or_else(Runtime::default_root);
-    let rt = Runtime { root, systemd_cgroup: cli.systemd_cgroup, rootless };
+    let root = cli.g.root.clone().unwrap_or_else(Runtime::default_root);
+    let rt = Runtime { root, systemd_cgroup: cli.g.systemd_cgroup, rootless };
     match dispatch(&rt, command) {
         Ok(code) => code,
         Err(f) => report(f),
@@ -143,7 +144,7 @@ fn command_word() -> Option<String> {
 fn passed_fds(c: &Command) -> Option<u32> {
     let listen = || -> u32 { std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0) };
     let n = match c {
-        Command::Create(a) | Command::Run { create: a, .. } => a.preserve_fds.saturating_add(listen()),
+        Command::Create(a) | Command::Run(args::RunArgs { create: a, .. }) => a.preserve_fds.saturating_add(listen()),
         Command::Exec(a) => a.preserve_fds,
         _ => return None,
     };
@@ -230,21 +231,21 @@ fn dispatch(rt: &Runtime, command: Command) -> Result<i32, Failure> {
             container::create(rt, &o)?;
             Ok(0)
         }
-        Command::Run { create, detach, keep, .. } => run::run(rt, &create, detach, keep),
-        Command::Start { id } => {
+        Command::Run(args::RunArgs { create, detach, keep, .. }) => run::run(rt, &create, detach, keep),
+        Command::Start(args::IdArgs { id }) => {
             container::start(rt, &id)?;
             Ok(0)
         }
-        Command::State { id } => {
+        Command::State(args::IdArgs { id }) => {
             stdout::println(&serde_json::to_string_pretty(&container::state(rt, &id)?)?);
             Ok(0)
         }
-        Command::Kill { all, id, signal } => {
+        Command::Kill(args::KillArgs { all, id, signal }) => {
             let sig = signal::parse(&signal).ok_or_else(|| fail(format!("invalid signal {signal:?}")))?;
             container::kill(rt, &id, sig, all)?;
             Ok(0)
         }
-        Command::Delete { force, id } => {
+        Command::Delete(args::DeleteArgs { force, id }) => {
             container::delete(rt, &id, force)?;
             Ok(0)
         }
