@@ -138,7 +138,7 @@ pub struct OciState {
 }
 
 impl OciState {
-    fn of<C>(s: state::Record<C>, status: Status) -> OciState {
+    pub fn of<C>(s: state::Record<C>, status: Status) -> OciState {
         OciState {
             oci_version: crate::SPEC_VERSION,
             pid: if status == Status::Stopped { 0 } else { s.pid },
