@@ -11,8 +11,12 @@ for line in open(sys.argv[1]):
     rows.setdefault(measure, {})[name] = (float(med), lo, hi)
 
 def ver(cmd):
+    # With a --root of its own: crun makes its state root (/run/crun by default) even to
+    # print its version, and the host's /run is not this run's to grow.
+    import tempfile
     try:
-        return subprocess.run([cmd, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        with tempfile.TemporaryDirectory() as d:
+            return subprocess.run([cmd, "--root", f"{d}/root", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     except Exception:
         return "not installed"
 

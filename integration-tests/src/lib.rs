@@ -91,6 +91,13 @@ struct Snapshot {
     cgroups: BTreeSet<String>,
     pids: BTreeSet<i32>,
     dev_nodes: Vec<(String, u32, u32, u32)>,
+    state_roots: BTreeSet<&'static str>,
+}
+
+/// The runtimes' default state roots that exist: tests pass --root, so none may appear
+/// (found: `crun --version` alone makes /run/crun).
+fn state_roots() -> BTreeSet<&'static str> {
+    ["/run/berth", "/run/runc", "/run/crun"].into_iter().filter(|p| Path::new(p).exists()).collect()
 }
 
 fn mounts() -> BTreeSet<String> {
@@ -157,7 +164,7 @@ fn dev_nodes() -> Vec<(String, u32, u32, u32)> {
 }
 
 fn snapshot() -> Snapshot {
-    Snapshot { mounts: mounts(), cgroups: cgroups(), pids: pids(), dev_nodes: dev_nodes() }
+    Snapshot { mounts: mounts(), cgroups: cgroups(), pids: pids(), dev_nodes: dev_nodes(), state_roots: state_roots() }
 }
 
 /// A bundle: a directory with config.json (rootfs shared, by absolute path).
@@ -362,6 +369,10 @@ impl Drop for T {
             .collect();
         if !new_pids.is_empty() {
             problems.push(format!("processes leaked: {new_pids:?}"));
+        }
+        let new_roots: Vec<_> = after.state_roots.difference(&self.before.state_roots).collect();
+        if !new_roots.is_empty() {
+            problems.push(format!("runtime state roots made: {new_roots:?}"));
         }
         if after.dev_nodes != self.before.dev_nodes {
             problems.push(format!("host /dev nodes changed: {:?} -> {:?}", self.before.dev_nodes, after.dev_nodes));
