@@ -154,6 +154,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
         config: Default::default(),
+        owner: Some(nix::unistd::geteuid().as_raw()),
         creating: true,
     };
     let dir = ContainerDir::create(&rt.root, o.id, &state)?;

@@ -82,6 +82,10 @@ pub struct Record<C> {
     /// `creating` record.
     #[serde(default)]
     pub config: C,
+    /// The uid that made the container (its directory's owner, which `list` shows), so
+    /// that `list` need not stat each directory. Absent from records of older berths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
     /// Set while `create` has not finished: the record of a create that may have died.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
@@ -354,11 +358,19 @@ fn stat_at(root: &File, rel: &str) -> Option<libc::stat> {
 
 /// `list`'s read of one container, without its lock: state.json is only ever replaced
 /// whole (written aside, renamed over), so an unlocked read sees one complete record, and
-/// the config in it is skipped unread. The directory's owner and the record; None when
-/// the container is gone (deleted meanwhile) or has no record yet. `buf` is reused from
-/// one container to the next.
+/// the config in it is skipped unread. The owner (recorded; the directory's for a record
+/// of an older berth) and the record; None when the container is gone (deleted
+/// meanwhile) or has no record yet. `buf` is reused from one container to the next.
 pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brief)> {
-    let owner = stat_at(root, id)?.st_uid;
+    let b = read_record(root, id, buf)?;
+    let owner = match b.owner {
+        Some(o) => o,
+        None => stat_at(root, id)?.st_uid,
+    };
+    Some((owner, b))
+}
+
+fn read_record(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<Brief> {
     let path = std::ffi::CString::new(format!("{id}/{STATE_FILE}")).ok()?;
     // SAFETY: openat below an fd we own.
     let fd = unsafe { libc::openat(root.as_raw_fd(), path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
@@ -372,11 +384,11 @@ pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brie
     // record does not parse, and the rest is read before a second try.
     util::fs::read_once(&f, buf).ok()?;
     if let Ok(b) = serde_json::from_slice(buf) {
-        return Some((owner, b));
+        return Some(b);
     }
     // Through Take: File's own read_to_end would stat and seek first.
     io::Read::read_to_end(&mut io::Read::take(&f, u64::MAX), buf).ok()?;
-    Some((owner, serde_json::from_slice(buf).ok()?))
+    serde_json::from_slice(buf).ok()
 }
 
 /// Whether container `id` (below the opened root) still has its exec.fifo: `created`.
@@ -460,6 +472,7 @@ mod tests {
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
             config: Default::default(),
+            owner: None,
             creating: true,
         }
     }
@@ -480,6 +493,23 @@ mod tests {
         fs::create_dir_all(root.join(".creating-c2-12345")).unwrap();
         assert!(ContainerDir::open_any(&root, "c2").unwrap().is_none());
         assert!(!root.join(".creating-c2-12345").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn list_reads_the_recorded_owner_and_the_directorys_for_an_older_record() {
+        let root = std::env::temp_dir().join(format!("berth-owner-test-{}", std::process::id()));
+        let d = ContainerDir::create(&root, "old", &record("old")).unwrap();
+        drop(d);
+        let mut r = record("new");
+        r.owner = Some(4242);
+        drop(ContainerDir::create(&root, "new", &r).unwrap());
+        let f = open_root(&root).unwrap().unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_brief(&f, "new", &mut buf).map(|(o, _)| o), Some(4242));
+        let dir_uid = fs::metadata(root.join("old")).unwrap().uid();
+        assert_eq!(read_brief(&f, "old", &mut buf).map(|(o, _)| o), Some(dir_uid));
+        assert!(read_brief(&f, "gone", &mut buf).is_none());
         fs::remove_dir_all(&root).unwrap();
     }
 }
