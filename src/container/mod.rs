@@ -114,8 +114,10 @@ impl Container {
         self.state.hook_state(status).to_json()
     }
 
-    pub fn oci_state(&self, status: Status) -> OciState {
-        OciState::of(self.state.clone(), status)
+    /// Its state as `state` prints it, observed now; the record moves into it.
+    pub fn into_oci_state(self) -> (OciState, u32) {
+        let status = self.status();
+        (OciState::of(self.state, status), self.dir.owner)
     }
 }
 
@@ -170,7 +172,7 @@ pub fn list(rt: &Runtime) -> Result<Vec<(OciState, u32)>, Error> {
             }
             Some(_) => {
                 if let Ok(c) = Container::load(rt, &id) {
-                    out.push((c.oci_state(c.status()), c.dir.owner));
+                    out.push(c.into_oci_state());
                 }
             }
             None => {}
@@ -188,7 +190,7 @@ pub fn pids(rt: &Runtime, id: &str) -> Result<Vec<i32>, Error> {
 /// A container's state as `state` prints it (runtime.md "State").
 pub fn state(rt: &Runtime, id: &str) -> Result<OciState, Error> {
     let c = Container::load(rt, id)?;
-    Ok(c.oci_state(c.status()))
+    Ok(c.into_oci_state().0)
 }
 
 /// The container's own process (config.json's), the base `exec` builds on.
