@@ -69,6 +69,24 @@ impl Cli {
     }
 }
 
+/// The global options that take a value (`--root DIR`).
+const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--log", "--log-format", "--criu"];
+
+/// The words of a command line (argv without argv[0]) that are neither an option nor the
+/// value of a global option that takes one, in order: the command word first. Read
+/// without clap, by the help request and by the early seal.
+pub fn words<S: AsRef<str>>(args: &[S]) -> impl Iterator<Item = &str> {
+    let mut it = args.iter().map(AsRef::as_ref);
+    std::iter::from_fn(move || loop {
+        let a = it.next()?;
+        if GLOBAL_WITH_VALUE.contains(&a) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    })
+}
+
 /// The parser of one of the commands engines run per container, alone.
 fn one_command(word: &str) -> Option<clap::Command> {
     let sub = |name: &'static str| clap::Command::new(name);
@@ -82,44 +100,6 @@ fn one_command(word: &str) -> Option<clap::Command> {
         "delete" => DeleteArgs::augment_args(sub("delete")),
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The one-command parser reads every line as the whole parser does.
-    #[test]
-    fn the_one_command_parser_agrees_with_the_whole_one() {
-        let lines = [
-            "berth --root /r create --bundle /b --pid-file /p --console-socket /s c1",
-            "berth create c1 -b /b --preserve-fds 2 --no-pivot --root /r",
-            "berth --debug --log /l --log-format json run -d --bundle /b --keep c2",
-            "berth run --no-subreaper c2",
-            "berth --systemd-cgroup exec -t -e A=1 --env B=2 -u 1:2 --cwd /w c3 sh -c 'x --y'",
-            "berth exec -p /p.json -d --pid-file /p c3",
-            "berth start c4",
-            "berth --rootless true state c4",
-            "berth kill --all c5 KILL",
-            "berth kill c5",
-            "berth delete -f c6",
-            "berth delete c6 --root /r",
-        ];
-        for l in lines {
-            let argv: Vec<std::ffi::OsString> = l.split(' ').map(Into::into).collect();
-            let word = argv.iter().skip(1).map(|a| a.to_str().unwrap()).find(|a| !a.starts_with('-') && !a.starts_with('/') && !matches!(*a, "true" | "json"));
-            // parse_one itself, not parse_for: its fallback to the whole parser would hide a
-            // one-command parser that fails.
-            let fast = Cli::parse_one(one_command(word.unwrap()).unwrap(), &argv).unwrap();
-            let full = Cli::from_arg_matches(&<Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap()).unwrap();
-            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{l}");
-        }
-        // An error is the whole parser's, word for word.
-        let argv: Vec<std::ffi::OsString> = "berth state --bogus x".split(' ').map(Into::into).collect();
-        let fast = Cli::parse_for(Some("state"), &argv).unwrap_err().to_string();
-        let full = <Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap_err().to_string();
-        assert_eq!(fast, full);
-    }
 }
 
 /// A command whose only argument is the container's ID.
@@ -346,4 +326,42 @@ pub struct UpdateArgs {
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
     pub id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-command parser reads every line as the whole parser does.
+    #[test]
+    fn the_one_command_parser_agrees_with_the_whole_one() {
+        let lines = [
+            "berth --root /r create --bundle /b --pid-file /p --console-socket /s c1",
+            "berth create c1 -b /b --preserve-fds 2 --no-pivot --root /r",
+            "berth --debug --log /l --log-format json run -d --bundle /b --keep c2",
+            "berth run --no-subreaper c2",
+            "berth --systemd-cgroup exec -t -e A=1 --env B=2 -u 1:2 --cwd /w c3 sh -c 'x --y'",
+            "berth exec -p /p.json -d --pid-file /p c3",
+            "berth start c4",
+            "berth --rootless true state c4",
+            "berth kill --all c5 KILL",
+            "berth kill c5",
+            "berth delete -f c6",
+            "berth delete c6 --root /r",
+        ];
+        for l in lines {
+            let argv: Vec<std::ffi::OsString> = l.split(' ').map(Into::into).collect();
+            let word = argv.iter().skip(1).map(|a| a.to_str().unwrap()).find(|a| !a.starts_with('-') && !a.starts_with('/') && !matches!(*a, "true" | "json"));
+            // parse_one itself, not parse_for: its fallback to the whole parser would hide a
+            // one-command parser that fails.
+            let fast = Cli::parse_one(one_command(word.unwrap()).unwrap(), &argv).unwrap();
+            let full = Cli::from_arg_matches(&<Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap()).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{l}");
+        }
+        // An error is the whole parser's, word for word.
+        let argv: Vec<std::ffi::OsString> = "berth state --bogus x".split(' ').map(Into::into).collect();
+        let fast = Cli::parse_for(Some("state"), &argv).unwrap_err().to_string();
+        let full = <Cli as clap::CommandFactory>::command().try_get_matches_from(&argv).unwrap_err().to_string();
+        assert_eq!(fast, full);
+    }
 }

@@ -49,27 +49,10 @@ pub fn render(command: Option<&str>) -> Option<String> {
 /// The command a help request is about: the first word of `args` (argv without argv[0])
 /// that is not a global option or its value. `help`/`h` name the word after them.
 pub fn topic(args: &[String]) -> Option<String> {
-    const WITH_VALUE: &[&str] = &["--root", "--log", "--log-format", "--criu"];
-    let mut words = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if WITH_VALUE.contains(&a.as_str()) {
-            i += 2;
-            continue;
-        }
-        if !a.starts_with('-') {
-            words.push(a.clone());
-            if words.len() == 2 || (words.len() == 1 && !matches!(a.as_str(), "help" | "h")) {
-                break;
-            }
-        }
-        i += 1;
-    }
-    match words.as_slice() {
-        [h, w] if h == "help" || h == "h" => Some(w.clone()),
-        [w] if w != "help" && w != "h" => Some(w.clone()),
-        _ => None,
+    let mut words = super::args::words(args);
+    match words.next()? {
+        "help" | "h" => words.next().map(String::from),
+        w => Some(w.to_string()),
     }
 }
 

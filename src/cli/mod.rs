@@ -45,9 +45,9 @@ pub fn main() -> i32 {
     // create, run and exec run from a sealed copy (process::seal), and re-execute to get
     // there: sealed before clap builds its parser, which is then built once, in the
     // sealed process, not in both (the guess of the command word is checked below).
-    let word = command_word();
-    let early = word.as_deref().filter(|w| matches!(*w, "create" | "run" | "exec")).map(|_| crate::process::seal::ensure());
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let word = command_word(&argv);
+    let early = word.as_deref().filter(|w| matches!(*w, "create" | "run" | "exec")).map(|_| crate::process::seal::ensure());
     let cli = match Cli::parse_for(word.as_deref(), &argv) {
         Ok(c) => c,
         Err(e) => {
@@ -117,25 +117,16 @@ pub fn main() -> i32 {
     }
 }
 
-/// The command word, guessed without clap: the first word that is neither an option
-/// nor the value of a global option that takes one. None with --help/-h anywhere (help
-/// is never kept from printing by a failed seal) or after `--`. A wrong guess costs
-/// nothing but the early seal: clap reads the line, and `main` seals after it if needed.
-fn command_word() -> Option<String> {
-    let mut args = std::env::args_os().skip(1);
-    let mut word = None;
-    while let Some(a) = args.next() {
-        let a = a.to_str()?;
-        match a {
-            "--" | "--help" | "-h" => return None,
-            "--root" | "--log" | "--log-format" | "--criu" => {
-                args.next();
-            }
-            _ if a.starts_with('-') => {}
-            _ if word.is_none() => word = Some(a.to_string()),
-            _ => {}
-        }
+/// The command word, guessed without clap (args::words). None with --help/-h or `--`
+/// anywhere (help is never kept from printing by a failed seal) or a word that is not
+/// UTF-8. A wrong guess costs nothing but the early seal: clap reads the line, and `main`
+/// seals after it if needed.
+fn command_word(argv: &[std::ffi::OsString]) -> Option<String> {
+    let args: Vec<&str> = argv.iter().skip(1).map(|a| a.to_str()).collect::<Option<_>>()?;
+    if args.iter().any(|a| matches!(*a, "--" | "--help" | "-h")) {
+        return None;
     }
+    let word = args::words(&args).next().map(String::from);
     word
 }
 
