@@ -489,14 +489,7 @@ impl Cgroup {
     }
 
     pub fn is_frozen(&self) -> bool {
-        match self.freezer() {
-            Some((f, v2)) => match crate::util::fs::read_small(&f) {
-                Ok(s) if v2 => s.trim() == "1",
-                Ok(s) => s.trim() != "THAWED",
-                Err(_) => false,
-            },
-            None => false,
-        }
+        self.freezer().is_some_and(|(f, v2)| frozen_in(&f, v2))
     }
 
     /// `is_frozen` for `status`: `init_state` is the container init's state letter
@@ -510,7 +503,7 @@ impl Cgroup {
     pub fn is_frozen_seen(&self, init_state: char) -> bool {
         match self.freezer() {
             Some((_, false)) if matches!(init_state, 'R' | 'S') => false,
-            Some(_) => self.is_frozen(),
+            Some((f, v2)) => frozen_in(&f, v2),
             None => false,
         }
     }
@@ -685,6 +678,15 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// What a freezer file (`freezer.state`, or cgroup v2's `cgroup.freeze`) says: frozen?
+fn frozen_in(f: &Path, v2: bool) -> bool {
+    match crate::util::fs::read_small(f) {
+        Ok(s) if v2 => s.trim() == "1",
+        Ok(s) => s.trim() != "THAWED",
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
