@@ -290,8 +290,13 @@ impl Cgroup {
             let rel = d.path.strip_prefix(&d.mount).unwrap_or(&d.path).to_path_buf();
             let cpuset = d.controllers.iter().any(|c| c == "cpuset");
             let mut r = self.mkdir_all(&d.mount, &rel, cpuset, d.v2);
-            // A concurrent delete may have removed an empty shared parent meanwhile.
-            for _ in 0..3 {
+            // A concurrent delete may have removed an empty shared parent meanwhile
+            // (each delete removes the parents its create made, and a parent made again
+            // by one create can be in several deletes' records). Every ENOENT means such a
+            // delete finished: the walk starts again from the mount. Three tries were not
+            // enough with 16 clients creating and deleting under one parent (seen: a
+            // create failing on ENOENT in the stress test).
+            for _ in 0..100 {
                 match &r {
                     Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => r = self.mkdir_all(&d.mount, &rel, cpuset, d.v2),
                     _ => break,
