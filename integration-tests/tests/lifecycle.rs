@@ -311,6 +311,41 @@ fn a_reused_pid_does_not_look_like_the_container() {
 }
 
 #[test]
+fn a_container_whose_record_holds_its_config_as_older_berths_wrote_it_still_works() {
+    // Berth kept the config inside state.json until list had to skip it in every record;
+    // now it is config.json beside the record. A container made before an upgrade must
+    // still exec, update, list and run its poststop hooks.
+    let mut t = T::new("oldrecord");
+    let mut b = t.bundle(&["sleep", "100"]);
+    let mark = t.tmp.join("poststop-ran");
+    b.config["process"]["env"] = serde_json::json!(["PATH=/bin", "MARK=from-config"]);
+    b.config["hooks"] = serde_json::json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran > {}", mark.display())]}]});
+    t.create(&b, "o").ok();
+    t.berth(&["start", "o"]).ok();
+    let dir = t.root.join("o");
+    let mut rec: Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
+    assert!(rec.get("config").is_none(), "the record no longer holds the config: {rec}");
+    assert_eq!(rec["poststop"], true, "{rec}");
+    let config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["env"][1], "MARK=from-config");
+    // Rewrite it as an older berth did: the config in the record, no config.json, no flags.
+    rec["config"] = config;
+    rec.as_object_mut().unwrap().remove("poststop");
+    fs::write(dir.join("state.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    fs::remove_file(dir.join("config.json")).unwrap();
+    assert_eq!(listed_status(&mut t, "o"), "running");
+    assert_eq!(t.berth(&["exec", "o", "sh", "-c", "echo $MARK"]).ok().stdout.trim(), "from-config");
+    t.berth(&["update", "--pids-limit", "77", "o"]).ok();
+    let rec: Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
+    assert!(rec.get("config").is_none(), "update moved the config out of the record: {rec}");
+    let config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["linux"]["resources"]["pids"]["limit"], 77, "{config}");
+    assert_eq!(t.berth(&["exec", "o", "sh", "-c", "echo $MARK"]).ok().stdout.trim(), "from-config");
+    t.berth(&["delete", "-f", "o"]).ok();
+    assert_eq!(fs::read_to_string(&mark).unwrap_or_default().trim(), "ran", "the poststop hook of the older record ran");
+}
+
+#[test]
 fn concurrent_creates_of_one_id_yield_one_container() {
     let mut t = T::new("race");
     let b = t.bundle(&["sleep", "100"]);

@@ -487,10 +487,7 @@ impl Cgroup {
     }
 
     fn freezer(&self) -> Option<(PathBuf, bool)> {
-        if let Some(d) = self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer")) {
-            return Some((d.path.join("freezer.state"), false));
-        }
-        self.v2().map(|d| (d.path.join("cgroup.freeze"), true))
+        freezer_among(self.dirs.iter().map(|d| (d.path.as_path(), d.controllers.iter().any(|c| c == "freezer"), d.v2)))
     }
 
     pub fn is_frozen(&self) -> bool {
@@ -506,11 +503,31 @@ impl Cgroup {
     /// read: a `list` of running containers reads one file less each. cgroup v2's
     /// freezer parks tasks in a signal stop that reads as 'S': its file is always read.
     pub fn is_frozen_seen(&self, init_state: char) -> bool {
-        match self.freezer() {
-            Some((_, false)) if matches!(init_state, 'R' | 'S') => false,
-            Some((f, v2)) => frozen_in(&f, v2),
-            None => false,
+        frozen_seen(self.freezer(), init_state)
+    }
+
+    /// `is_frozen_seen` of a cgroup as state.json saved it (the record's `cgroup`, as
+    /// text), without building the Cgroup: `list` asks it of every container, and needs
+    /// only where the freezer is (a borrowed view of the directories: no path or
+    /// controller name is copied).
+    pub fn is_frozen_seen_saved(saved: &str, init_state: char) -> bool {
+        #[derive(Deserialize)]
+        struct View<'a> {
+            #[serde(borrow)]
+            dirs: Vec<DirView<'a>>,
         }
+        #[derive(Deserialize)]
+        struct DirView<'a> {
+            #[serde(borrow)]
+            path: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            controllers: &'a serde_json::value::RawValue,
+            v2: bool,
+        }
+        let Ok(v) = serde_json::from_str::<View>(saved) else { return false };
+        // A JSON array of controller names holds the text "freezer" (quoted) only when
+        // one of them is that name.
+        frozen_seen(freezer_among(v.dirs.iter().map(|d| (Path::new(d.path.as_ref()), d.controllers.get().contains("\"freezer\""), d.v2))), init_state)
     }
 
     /// Freezes or thaws the cgroup and waits until the kernel reports the new state.
@@ -686,6 +703,31 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
 }
 
 /// What a freezer file (`freezer.state`, or cgroup v2's `cgroup.freeze`) says: frozen?
+/// The freezer file among a cgroup's directories (path, holds the v1 freezer, is
+/// cgroup2): a v1 freezer hierarchy's freezer.state, else cgroup2's cgroup.freeze; and
+/// whether it is cgroup2's.
+fn freezer_among<'a>(mut dirs: impl Iterator<Item = (&'a Path, bool, bool)>) -> Option<(PathBuf, bool)> {
+    let mut v2 = None;
+    for (path, freezer, is_v2) in dirs.by_ref() {
+        if freezer {
+            return Some((path.join("freezer.state"), false));
+        }
+        if is_v2 && v2.is_none() {
+            v2 = Some(path);
+        }
+    }
+    v2.map(|p| (p.join("cgroup.freeze"), true))
+}
+
+/// `is_frozen_seen`'s rule, given the freezer file.
+fn frozen_seen(freezer: Option<(PathBuf, bool)>, init_state: char) -> bool {
+    match freezer {
+        Some((_, false)) if matches!(init_state, 'R' | 'S') => false,
+        Some((f, v2)) => frozen_in(&f, v2),
+        None => false,
+    }
+}
+
 fn frozen_in(f: &Path, v2: bool) -> bool {
     match crate::util::fs::read_small(f) {
         Ok(s) if v2 => s.trim() == "1",
@@ -736,5 +778,40 @@ mod tests {
         let v2 = Layout { hierarchies: vec![h("/cg", &[], true)] };
         assert!(Cgroup::locate(&v2, Path::new("a")).unwrap().is_v2_only());
         assert!(matches!(Cgroup::locate(&Layout::default(), Path::new("a")), Err(Error::NoHierarchy)));
+    }
+
+    #[test]
+    fn the_saved_records_freezer_reads_as_the_cgroups_own() {
+        // list asks the saved text (is_frozen_seen_saved), state the Cgroup: the same
+        // answer for a hybrid layout's v1 freezer, a cgroup2-only one, and none.
+        let tmp = std::env::temp_dir().join(format!("berth-freezer-test-{}", std::process::id()));
+        let (fz, un, mem) = (tmp.join("freezer/c"), tmp.join("unified/c"), tmp.join("memory/c"));
+        for d in [&fz, &un, &mem] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let dir = |p: &Path, c: &[&str], v2| Dir { path: p.into(), mount: p.parent().unwrap().into(), controllers: c.iter().map(|s| s.to_string()).collect(), v2 };
+        let hybrid = Cgroup { dirs: vec![dir(&mem, &["memory"], false), dir(&un, &[], true), dir(&fz, &["freezer"], false)], created: vec![], driver: Driver::Cgroupfs };
+        let v2 = Cgroup { dirs: vec![dir(&un, &[], true)], created: vec![], driver: Driver::Cgroupfs };
+        let none = Cgroup { dirs: vec![dir(&mem, &["memory"], false)], created: vec![], driver: Driver::Cgroupfs };
+        let mut seen = Vec::new();
+        for (frozen_v1, frozen_v2) in [("FROZEN\n", "1\n"), ("THAWED\n", "0\n")] {
+            fs::write(fz.join("freezer.state"), frozen_v1).unwrap();
+            fs::write(un.join("cgroup.freeze"), frozen_v2).unwrap();
+            for cg in [&hybrid, &v2, &none] {
+                let saved = serde_json::to_string(cg).unwrap();
+                for init in ['R', 'S', 'D', 'T'] {
+                    let own = cg.is_frozen_seen(init);
+                    assert_eq!(Cgroup::is_frozen_seen_saved(&saved, init), own, "{saved} {init}");
+                    seen.push(own);
+                }
+            }
+        }
+        // Both answers occurred: v1 frozen only when the init is not 'R'/'S', v2 always read.
+        fs::write(fz.join("freezer.state"), "FROZEN\n").unwrap();
+        fs::write(un.join("cgroup.freeze"), "1\n").unwrap();
+        assert!(hybrid.is_frozen_seen('D') && !hybrid.is_frozen_seen('S') && v2.is_frozen_seen('S'));
+        assert!(seen.contains(&true) && seen.contains(&false));
+        assert!(!Cgroup::is_frozen_seen_saved("not json", 'D'));
+        fs::remove_dir_all(&tmp).unwrap();
     }
 }

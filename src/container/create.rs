@@ -153,7 +153,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         created: util::time::now_rfc3339_nano(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
-        config: Default::default(),
+        config: None,
+        poststart: !hooks::list(spec.hooks().as_ref(), Kind::Poststart).is_empty(),
+        poststop: !hooks::list(spec.hooks().as_ref(), Kind::Poststop).is_empty(),
         owner: Some(nix::unistd::geteuid().as_raw()),
         creating: true,
     };
@@ -328,9 +330,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
             None => return Err(Error::Init("the init exited during set-up".into())),
         }
     }
-    state.config = serde_json::value::to_raw_value(&spec).map_err(|e| config::Error::Other(e.to_string()))?;
     state.creating = false;
     let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
+    dir.save_config(&serde_json::to_vec(&spec).map_err(|e| config::Error::Other(e.to_string()))?, false)?;
     dir.save(&state)?;
     util::testpoint::hit("create:saved");
     if let Some(pf) = o.pid_file {

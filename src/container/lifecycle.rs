@@ -27,7 +27,7 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), Error> {
     let fifo_path = c.dir.fifo_path();
     // The saved config stays unparsed unless it can hold poststart hooks: nothing to parse
     // on the way to releasing the init.
-    let poststart = c.state.config.get().contains("\"poststart\"");
+    let poststart = c.state.has_hooks(Kind::Poststart);
     // Poststart hooks run "after the user-specified process is executed": the init keeps its
     // (close-on-exec) end of the fifo through its startContainer hooks, so a read end opened
     // here sees the last writer go exactly when the init execs (or dies).
@@ -221,7 +221,7 @@ fn destroy(c: Container) -> Result<(), Error> {
     let _ = signal_all(&c, libc::SIGKILL);
     c.state.cgroup.destroy()?;
     // As in start: the saved config is parsed only when it can hold poststop hooks.
-    if c.state.config.get().contains("\"poststop\"") {
+    if c.state.has_hooks(Kind::Poststop) {
         let spec = c.spec();
         let state = c.hook_state(Status::Stopped);
         for e in hooks::run_all_warn(spec.as_ref().and_then(|s| s.hooks().as_ref()), Kind::Poststop, &state) {

@@ -106,7 +106,7 @@ impl Container {
     pub fn spec(&self) -> Option<crate::config::Spec> {
         // The same (path-reporting) deserializer as config loading: one copy of the Spec
         // deserialization code in the binary instead of two.
-        crate::config::parse_json(self.state.config.get().as_bytes()).ok()
+        crate::config::parse_json(self.dir.load_config(&self.state).ok()?.as_bytes()).ok()
     }
 
     /// The state of runtime.md ("State"), as hooks receive it.
@@ -140,7 +140,7 @@ pub struct OciState {
 }
 
 impl OciState {
-    pub fn of<C>(s: state::Record<C>, status: Status) -> OciState {
+    pub fn of<C, G>(s: state::Record<C, G>, status: Status) -> OciState {
         OciState {
             oci_version: crate::SPEC_VERSION,
             pid: if status == Status::Stopped { 0 } else { s.pid },
@@ -156,29 +156,34 @@ impl OciState {
 }
 
 /// Every container under the root: its state (runtime.md, with owner "") and the uid
-/// that owns it. One deleted meanwhile is simply not listed. No container's lock is
-/// taken (state::read_brief), so a list never waits for a command at work on one: only
-/// a `creating` record is read under its lock (a create still running holds it, and is
-/// listed once done; one that died is stopped).
+/// that owns it, in the order of their ids. One deleted meanwhile is simply not listed. No
+/// container's lock is taken (state::read_brief), so a list never waits for a command at
+/// work on one: only a `creating` record is read under its lock (a create still running
+/// holds it, and is listed once done; one that died is stopped).
 pub fn list(rt: &Runtime) -> Result<Vec<(OciState, u32)>, Error> {
-    let mut out = Vec::new();
-    let Some(root) = state::open_root(&rt.root)? else { return Ok(out) };
+    let Some(root) = state::open_root(&rt.root)? else { return Ok(Vec::new()) };
+    let ids = state::list_ids(&rt.root)?;
+    Ok(list_of(rt, &root, &ids))
+}
+
+fn list_of(rt: &Runtime, root: &std::fs::File, ids: &[String]) -> Vec<(OciState, u32)> {
+    let mut out = Vec::with_capacity(ids.len());
     let mut buf = Vec::with_capacity(16 * 1024);
-    for id in state::list_ids(&rt.root)? {
-        match state::read_brief(&root, &id, &mut buf) {
+    for id in ids {
+        match state::read_brief(root, id, &mut buf) {
             Some((owner, b)) if !b.creating => {
-                let status = Status::observed(false, || util::proc::alive_state(b.pid, b.start_time), || state::fifo_exists(&root, &id), |init| b.cgroup.is_frozen_seen(init));
+                let status = Status::observed(false, || util::proc::alive_state(b.pid, b.start_time), || state::fifo_exists(root, id), |init| b.cgroup.is_some_and(|c| crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init)));
                 out.push((OciState::of(b, status), owner));
             }
             Some(_) => {
-                if let Ok(c) = Container::load(rt, &id) {
+                if let Ok(c) = Container::load(rt, id) {
                     out.push(c.into_oci_state());
                 }
             }
             None => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// The pids of every process of a container (its cgroup and sub-cgroups).

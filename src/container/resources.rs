@@ -26,14 +26,17 @@ pub fn update(rt: &Runtime, id: &str, r: &LinuxResources, patch: &Value) -> Resu
         return Err(Error::WrongState(format!("container {id} is not running")));
     }
     let warnings = c.state.cgroup.update(r)?;
-    let mut config: Value = serde_json::from_str(c.state.config.get()).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
+    let mut config: Value = serde_json::from_str(&c.dir.load_config(&c.state)?).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
     let saved = &mut config["linux"]["resources"];
     if saved.is_null() {
         *saved = json!({});
     }
     merge(saved, patch);
-    c.state.config = serde_json::value::to_raw_value(&config).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
-    c.dir.save(&c.state)?;
+    let text = serde_json::to_vec(&config).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
+    c.dir.save_config(&text, true)?;
+    if c.state.config_moved_out() {
+        c.dir.save(&c.state)?;
+    }
     Ok(warnings)
 }
 

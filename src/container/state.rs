@@ -1,5 +1,7 @@
-//! The per-container state directory under `--root`: `<root>/<id>/state.json` plus the
-//! `exec.fifo` that holds a created container before `start`.
+//! The per-container state directory under `--root`: `<root>/<id>/state.json` (the
+//! record every command reads), `config.json` (the config the container was created from,
+//! read only by the commands that need it: exec, update, hooks) and the `exec.fifo` that
+//! holds a created container before `start`.
 //!
 //! Concurrency: every command that touches a container holds an exclusive flock on its
 //! directory for as long as it works on it. `create` makes the directory under a
@@ -29,6 +31,7 @@ use crate::util;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,13 +61,26 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// What a state file records about a container: `State` with the saved config kept as
-/// text, `Brief` with it skipped unread (`list`).
-pub type State = Record<Box<serde_json::value::RawValue>>;
-pub type Brief = Record<serde::de::IgnoredAny>;
+/// What a state file records about a container: `State` with the config of an older
+/// berth's record kept as text; `Brief` (`list`) with it skipped unread and the cgroup
+/// left as the text it is in the file, parsed only should its freezer have to be read.
+pub type State = Record<Option<Box<serde_json::value::RawValue>>>;
+pub type Brief<'a> = Record<serde::de::IgnoredAny, Option<&'a serde_json::value::RawValue>>;
+
+/// A record field that can be absent from the file.
+pub trait Absent {
+    fn absent(&self) -> bool;
+}
+
+impl<T> Absent for Option<T> {
+    fn absent(&self) -> bool {
+        self.is_none()
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record<C> {
+#[serde(bound(serialize = "C: Serialize + Absent, G: Serialize", deserialize = "C: Deserialize<'de> + Default, G: Deserialize<'de> + Default"))]
+pub struct Record<C, G = Cgroup> {
     pub id: String,
     /// The init's pid as seen from the host (runtime namespace).
     pub pid: i32,
@@ -76,12 +92,18 @@ pub struct Record<C> {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     #[serde(default)]
-    pub cgroup: Cgroup,
-    /// The config.json the container was created from (hooks, process defaults), kept as
-    /// JSON text: most commands (state, list, kill) never need it parsed. `null` in a
-    /// `creating` record.
-    #[serde(default)]
+    pub cgroup: G,
+    /// The config.json the container was created from, in the records of berths that
+    /// kept it there (it is in `config.json` beside the record now: most commands, and
+    /// list for every container, read the record alone). Never written.
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub config: C,
+    /// Whether the config has poststart / poststop hooks: start and delete need not read
+    /// the config when it has none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub poststart: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub poststop: bool,
     /// The uid that made the container (its directory's owner, which `list` shows), so
     /// that `list` need not stat each directory. Absent from records of older berths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +216,29 @@ impl HookState {
 }
 
 impl State {
+    /// Whether the container's config has hooks of `kind` (poststart or poststop). An
+    /// older berth's record holds the config itself: a mention of the kind counts.
+    pub fn has_hooks(&self, kind: crate::hooks::Kind) -> bool {
+        match (&self.config, kind) {
+            (Some(c), k) => c.get().contains(&format!("\"{}\"", k.name())),
+            (None, crate::hooks::Kind::Poststart) => self.poststart,
+            (None, crate::hooks::Kind::Poststop) => self.poststop,
+            (None, _) => false,
+        }
+    }
+
+    /// For an older berth's record, once its config is written beside it: drops the copy
+    /// and records which later hooks it has instead. Whether there was one.
+    pub fn config_moved_out(&mut self) -> bool {
+        use crate::hooks::Kind;
+        if self.config.is_none() {
+            return false;
+        }
+        (self.poststart, self.poststop) = (self.has_hooks(Kind::Poststart), self.has_hooks(Kind::Poststop));
+        self.config = None;
+        true
+    }
+
     pub fn hook_state(&self, status: Status) -> HookState {
         HookState {
             oci_version: crate::SPEC_VERSION.to_string(),
@@ -320,6 +365,27 @@ impl ContainerDir {
         serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })
     }
 
+    /// The config the container was created from, as JSON text: `config.json`, or the
+    /// copy in an older berth's record.
+    pub fn load_config(&self, state: &State) -> Result<String, Error> {
+        if let Some(c) = &state.config {
+            return Ok(c.get().to_string());
+        }
+        let p = self.path.join(CONFIG_FILE);
+        fs::read_to_string(&p).map_err(|source| Error::Io { what: "cannot read", path: p, source })
+    }
+
+    /// Writes the config beside the record. `atomic`: replacing one a reader may be
+    /// reading (update); create writes the first while it holds the container alone.
+    pub fn save_config(&self, data: &[u8], atomic: bool) -> Result<(), Error> {
+        let p = self.path.join(CONFIG_FILE);
+        let written = match atomic {
+            true => util::fs::write_atomic(&p, data, 0o600),
+            false => util::fs::write_new(&p, data, 0o600),
+        };
+        written.map_err(|source| Error::Io { what: "cannot write", path: p, source })
+    }
+
     pub fn save(&self, state: &State) -> Result<(), Error> {
         let p = self.path.join(STATE_FILE);
         let data = serde_json::to_vec(state).map_err(|e| Error::Corrupt { path: p.clone(), reason: e.to_string() })?;
@@ -357,11 +423,11 @@ fn stat_at(root: &File, rel: &str) -> Option<libc::stat> {
 }
 
 /// `list`'s read of one container, without its lock: state.json is only ever replaced
-/// whole (written aside, renamed over), so an unlocked read sees one complete record, and
-/// the config in it is skipped unread. The owner (recorded; the directory's for a record
+/// whole (written aside, renamed over), so an unlocked read sees one complete record; the
+/// config of an older berth's record in it is skipped unread, the cgroup kept as text. The owner (recorded; the directory's for a record
 /// of an older berth) and the record; None when the container is gone (deleted
 /// meanwhile) or has no record yet. `buf` is reused from one container to the next.
-pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brief)> {
+pub fn read_brief<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<(u32, Brief<'b>)> {
     let b = read_record(root, id, buf)?;
     let owner = match b.owner {
         Some(o) => o,
@@ -370,7 +436,7 @@ pub fn read_brief(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<(u32, Brie
     Some((owner, b))
 }
 
-fn read_record(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<Brief> {
+fn read_record<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<Brief<'b>> {
     let path = std::ffi::CString::new(format!("{id}/{STATE_FILE}")).ok()?;
     // SAFETY: openat below an fd we own.
     let fd = unsafe { libc::openat(root.as_raw_fd(), path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
@@ -379,15 +445,10 @@ fn read_record(root: &File, id: &str, buf: &mut Vec<u8>) -> Option<Brief> {
     }
     // SAFETY: fd was just opened and is ours alone.
     let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // One read: a regular file's read returns less than asked only at its end, so the
-    // read that would return 0 is skipped; should a short read ever come early, the
-    // record does not parse, and the rest is read before a second try.
-    util::fs::read_once(&f, buf).ok()?;
-    if let Ok(b) = serde_json::from_slice(buf) {
-        return Some(b);
+    if util::fs::read_once(&f, buf).ok()? {
+        // Through Take: File's own read_to_end would stat and seek first.
+        io::Read::read_to_end(&mut io::Read::take(&f, u64::MAX), buf).ok()?;
     }
-    // Through Take: File's own read_to_end would stat and seek first.
-    io::Read::read_to_end(&mut io::Read::take(&f, u64::MAX), buf).ok()?;
     serde_json::from_slice(buf).ok()
 }
 
@@ -472,6 +533,8 @@ mod tests {
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
             config: Default::default(),
+            poststart: false,
+            poststop: false,
             owner: None,
             creating: true,
         }

@@ -22,6 +22,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Writes a file that must not exist yet (O_EXCL|O_NOFOLLOW).
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(path)?;
+    f.write_all(data)
+}
+
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // SAFETY: getrandom into a buffer of the given size; a short read leaves zeros, and
@@ -65,8 +71,11 @@ pub fn read_small(path: &Path) -> io::Result<String> {
 }
 
 /// One read(2) of `f` into `buf` (cleared; grown first to hold at least 16 KiB): what a
-/// small file holds, or its first part. The caller decides whether that was all.
-pub fn read_once(f: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+/// small file holds, or its first part. True when the read filled `buf`: there may be
+/// more. Less than asked is all there is: Linux's read of a regular file stops short
+/// only at its end (or on an error or fatal signal), so the read that would return 0
+/// is saved.
+pub fn read_once(f: &File, buf: &mut Vec<u8>) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     buf.clear();
     buf.reserve(16 * 1024);
@@ -82,9 +91,10 @@ pub fn read_once(f: &File, buf: &mut Vec<u8>) -> io::Result<()> {
             return Err(e);
         }
     };
+    let filled = n == spare.len();
     // SAFETY: the kernel initialised the first n bytes of the spare capacity.
     unsafe { buf.set_len(n) };
-    Ok(())
+    Ok(filled)
 }
 
 /// Writes a short string to an existing file (cgroup and /proc knobs): one write call.
