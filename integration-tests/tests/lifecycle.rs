@@ -216,6 +216,40 @@ fn list_prints_runc_shapes() {
     t.berth(&["delete", "l2"]).ok();
 }
 
+/// A list of many containers is read by several threads (when there are CPUs for them):
+/// it must still come in id order, each exactly once, with the status `state` sees.
+#[test]
+fn a_list_of_many_containers_is_in_id_order_and_agrees_with_state() {
+    let mut t = T::new("listmany");
+    let b = t.bundle(&["sleep", "100"]);
+    let ids: Vec<String> = (0..150).map(|i| format!("m{i:03}")).collect();
+    for id in &ids {
+        t.create(&b, id).ok();
+    }
+    // created, running, paused, stopped, in turn.
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 4 != 0) {
+        t.berth(&["start", id]).ok();
+        match i % 4 {
+            2 => t.berth(&["pause", id]).ok(),
+            3 => t.berth(&["kill", id, "KILL"]).ok(),
+            _ => continue,
+        };
+    }
+    for id in ids.iter().skip(3).step_by(4) {
+        t.wait_status(id, "stopped");
+    }
+    let listed = t.berth(&["list", "--format", "json"]).ok().json();
+    let listed: Vec<(String, String)> = listed.as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().into(), c["status"].as_str().unwrap().into())).collect();
+    let expected: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), t.status(id))).collect();
+    assert_eq!(listed, expected);
+    let kinds: std::collections::BTreeSet<&str> = expected.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["created", "paused", "running", "stopped"]);
+    assert_eq!(t.berth(&["list", "-q"]).ok().stdout, ids.iter().map(|i| format!("{i}\n")).collect::<String>());
+    for id in &ids {
+        t.berth(&["delete", "-f", id]).ok();
+    }
+}
+
 /// list takes no container's lock: it never waits for a command at work on one (a
 /// create stopped after saving its complete state still holds the lock: the old list
 /// waited for it for ever), and what it reads is a whole record.

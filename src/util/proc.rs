@@ -46,6 +46,19 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     alive_state(pid, start_time).is_some()
 }
 
+/// How many CPUs this process may run on (its affinity mask; 1 if it cannot be read).
+/// One system call, where std's available_parallelism also reads cgroup files.
+pub fn cpus_allowed() -> usize {
+    // SAFETY: a zeroed plain-data mask, filled by sched_getaffinity for this process.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the size given is the mask's own.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return 1;
+    }
+    // SAFETY: counting the bits of the mask just filled.
+    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
