@@ -5,8 +5,8 @@ from collections import OrderedDict
 rows = OrderedDict()
 for line in open(sys.argv[1]):
     measure, cmd, med, lo, hi = line.rstrip("\n").split("\t")
-    name = "floor" if measure == "floor" else next((r for r in ("berth", "runc", "crun") if r in os.path.basename(cmd.split()[0]) or cmd.startswith(r)), cmd)
-    if measure != "floor" and "/" in cmd.split()[0]:
+    name = "floor" if cmd.startswith("unshare") else next((r for r in ("berth", "runc", "crun") if r in os.path.basename(cmd.split()[0]) or cmd.startswith(r)), cmd)
+    if name != "floor" and "/" in cmd.split()[0]:
         name = next((r for r in ("berth", "runc", "crun") if cmd.split()[0].endswith(r)), name)
     rows.setdefault(measure, {})[name] = (float(med), lo, hi)
 
@@ -30,13 +30,14 @@ print(f"berth binary: {os.path.getsize(berth)} bytes; " + (f"{len(libs)} shared 
 print("Times in ms: median (min..max) of interleaved runs; lower is better. Ratio < 1 means berth is faster.\n")
 print("| measure | berth | crun | runc | berth/crun | berth/runc |")
 print("|---|---|---|---|---|---|")
-floor = rows.pop("floor", {}).get("floor")
+# The floor is measured in row 1's round-robin (bench/run.sh).
+floor = rows.get("1. run /bin/true", {}).pop("floor", None)
 kib = lambda m: "KiB" in m
 for m, r in rows.items():
     cell = lambda k: (f"{r[k][0]:.2f} ({r[k][1]}..{r[k][2]})" if r[k][1] != "-" and r[k][1] != f"{r[k][0]:.0f}" and not kib(m) else f"{r[k][0]:.2f}" if not kib(m) else f"{r[k][0]:.0f}") if k in r else "-"
     ratio = lambda k: f"{r['berth'][0] / r[k][0]:.2f}" if "berth" in r and k in r and r[k][0] > 0 else "-"
     print(f"| {m} | {cell('berth')} | {cell('crun')} | {cell('runc')} | {ratio('crun')} | {ratio('runc')} |")
 if floor:
-    crun = rows.get("1. run /bin/true", {}).get("crun")
-    rel = f" = {floor[0] / crun[0]:.2f}x crun's run" if crun else ""
-    print(f"\nKernel floor (unshare of the same 5 namespaces + chroot + exec /bin/true): {floor[0]:.2f} ms{rel}.")
+    run = rows["1. run /bin/true"]
+    rel = "; ".join(f"{k}'s run {run[k][0] / floor[0]:.2f}x it" for k in ("berth", "crun", "runc") if k in run)
+    print(f"\nKernel floor (unshare of the same 5 namespaces + chroot + exec /bin/true), in row 1's round-robin: {floor[0]:.2f} ms ({floor[1]}..{floor[2]}); {rel}.")

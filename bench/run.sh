@@ -73,18 +73,25 @@ bundle() {
 
 RESULTS=$WORK/results.tsv; : > "$RESULTS"
 hf() { # hf MEASURE KIND ID CMD-TEMPLATE [INTERLEAVE-OPTIONS] ({R} runtime binary, {root} its --root, {B} bundle)
+  # ALSO=CMD: one more command in the same round-robin (the kernel's floor beside row 1).
   local measure=$1 kind=$2 id=$3 tmpl=$4 cmds=() names=(); shift 4
   for r in $RUNTIMES; do
     [ -n "${BIN[$r]}" ] || continue
     local c=${tmpl//\{R\}/${BIN[$r]}}; c=${c//\{root\}/$WORK/root-$r}; c=${c//\{B\}/$(bundle "$kind" "$r" "$id")}
     cmds+=("$c"); names+=(-n "$r")
   done
+  [ -z "${ALSO:-}" ] || { cmds+=("$ALSO"); names+=(-n "${ALSO%% *}"); }
   python3 bench/interleave.py -w "$WARM" -r "$RUNS" "$@" "${names[@]}" --tsv "$RESULTS" "$measure" "${cmds[@]}" >"$WORK/hf.log" 2>&1 \
     || { echo "measure $measure failed:" >&2; cat "$WORK/hf.log" >&2; return 1; }
 }
 
 echo "measuring (runs=$RUNS)..." >&2
-hf "1. run /bin/true" true b1 "{R} --root {root} run --bundle {B} b1"
+# Row 1 with the kernel's floor in the same round-robin: the same five namespaces, chroot,
+# exec /bin/true, nothing else (measured in another minute, the ratio to it would be the
+# two minutes' noise as much as the runtime's).
+FLOOR="unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true"
+[ $SMOKE = 1 ] && FLOOR=""
+ALSO=$FLOOR hf "1. run /bin/true" true b1 "{R} --root {root} run --bundle {B} b1"
 # The same, one run every 0.3 s: an idle host, where the kernel's cgroup lock is cold (a
 # runtime writing a pid to cgroup.procs then waits for an RCU grace period).
 [ $SMOKE = 1 ] || RUNS=$(( RUNS / 2 )) hf "1b. run /bin/true, one every 0.3 s" true b1i "{R} --root {root} run --bundle {B} b1i" --pause 0.3
@@ -96,11 +103,6 @@ hf "3. exec /bin/true" sleep lat "{R} --root {root} exec lat /bin/true"
 hf "4a. state" sleep lat "{R} --root {root} state lat"
 hf "4b. kill (SIGCONT)" sleep lat "{R} --root {root} kill lat CONT"
 for r in $RUNTIMES; do "${BIN[$r]}" --root "$WORK/root-$r" delete -f lat >/dev/null; done
-
-# The kernel's floor: the same five namespaces, chroot, exec /bin/true, nothing else.
-if [ $SMOKE = 0 ]; then
-  python3 bench/interleave.py -w "$WARM" -r "$RUNS" --tsv "$RESULTS" floor -n unshare+chroot+exec "unshare -m -u -i -n -p -f chroot $BUNDLE/rootfs /bin/true" >/dev/null 2>&1
-fi
 
 # 5. Peak RSS (KiB) of `run /bin/true`: the runtime and the processes it waits for.
 for r in $RUNTIMES; do
