@@ -402,6 +402,7 @@ impl Cgroup {
                 // eBPF program: cgroup2 has no devices files.
                 devices_bpf::apply(&d.path, &resources::device_rules(r))?;
             }
+            enable_needed(d, &writes);
             for wr in &writes {
                 write_knob(&d.path, wr)?;
             }
@@ -608,6 +609,37 @@ fn enable_controllers(dir: &Path) {
     let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
     if !want.is_empty() {
         let _ = crate::util::fs::write_file(&dir.join("cgroup.subtree_control"), &want.join(" "));
+    }
+}
+
+/// cgroup2: enables each controller these writes need in every directory above `d`
+/// whose subtree_control lacks it, from the hierarchy's root down, as runc's
+/// CreateCgroupPath does (it enables all of the root's controllers, in the root too: under
+/// systemd the root's subtree_control holds only what systemd's own units asked for, and a
+/// container's cpu.weight did not exist: found by ctr through berth's shim on systemd).
+/// berth enables only what the container's limits need, so a host's cgroups change no more
+/// than the container asks; one the host lacks is left to write_knob's error.
+fn enable_needed(d: &Dir, writes: &[resources::Write]) {
+    let listed = |dir: &Path, file: &str, c: &str| fs::read_to_string(dir.join(file)).is_ok_and(|s| s.split_whitespace().any(|x| x == c));
+    let mut missing: Vec<&str> = writes
+        .iter()
+        .filter_map(|w| if w.controller == "unified" { w.file.split('.').next().filter(|c| *c != "cgroup") } else { Some(w.controller) })
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing.retain(|c| !listed(&d.path, "cgroup.controllers", c) && listed(&d.mount, "cgroup.controllers", c));
+    let Ok(rel) = d.path.strip_prefix(&d.mount) else { return };
+    if missing.is_empty() {
+        return;
+    }
+    let mut dir = d.mount.clone();
+    for part in rel.components() {
+        for c in &missing {
+            if !listed(&dir, "cgroup.subtree_control", c) {
+                let _ = crate::util::fs::write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
+            }
+        }
+        dir.push(part);
     }
 }
 
