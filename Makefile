@@ -75,6 +75,7 @@ cgroupv2:
 # systemd's hybrid and legacy (v1) hierarchies (about 60 s in all under TCG).
 systemd:
 	$(CARGO) build --bin berth
+	$(CARGO) build -p containerd-shim-berth-v2
 	bash integration-tests/systemd-vm/run.sh
 	VM_CGROUPS="systemd.unified_cgroup_hierarchy=0" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
 	VM_CGROUPS="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh

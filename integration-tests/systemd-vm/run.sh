@@ -14,6 +14,9 @@ w=$(mktemp -d /tmp/berth-sdvm.XXXXXX)
 trap 'rm -rf "$w"' EXIT
 mkdir -p "$w/bin" "$w/root/usr/lib/systemd" "$w/root/etc/systemd/system" "$w/root/usr/lib/x86_64-linux-gnu/systemd"
 cp "$berth" "$w/bin/berth"
+# berth's own containerd shim, for the engine checks on cgroup2 (scenario.sh 4b).
+shim=${SHIM:-$here/../../target/debug/containerd-shim-berth-v2}
+[ ! -x "$shim" ] || cp "$shim" "$w/bin/containerd-shim-berth-v2"
 cp /usr/bin/systemctl /usr/bin/busctl /usr/bin/systemd-run /usr/bin/setpriv "$w/bin/"
 # An engine with the systemd driver, as Kubernetes nodes run it (SystemdCgroup = true).
 for b in containerd containerd-shim-runc-v2 ctr; do

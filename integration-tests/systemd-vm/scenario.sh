@@ -60,6 +60,16 @@ check_eq "kubelet shape: memory.max" 33554432 "$(cat $K/memory.max 2>&1)"
 $R kill k2 KILL; sleep 0.5; $R delete k2
 check "kubelet shape: delete removed the scope" test ! -e $K
 
+# 3b. the cgroupfs driver under systemd: systemd enables in the root's subtree_control
+# only the controllers its own units need; a container's cpu limit below a path berth
+# makes must still be written (cpu enabled from the root down, as runc does).
+echo -cpu > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+cfg '.process.args=["sleep","1000"] | .linux.cgroupsPath="/fs1/c1" | .linux.resources={"cpu":{"shares":2048}}'
+if berth --root /run/berth run -d -b $B f1 </dev/null >/tmp/f1.log 2>&1; then ok "cgroupfs driver under systemd: run -d with a cpu limit"; else not_ok "cgroupfs driver under systemd: run -d with a cpu limit" "$(cat /tmp/f1.log)"; fi
+check_eq "cgroupfs driver under systemd: cpu.weight (shares 2048, runc's mapping)" 174 "$(cat /sys/fs/cgroup/fs1/c1/cpu.weight 2>&1)"
+berth --root /run/berth delete -f f1
+check "cgroupfs driver under systemd: its cgroups are gone" test ! -e /sys/fs/cgroup/fs1
+
 # 4. containerd driving berth through its runc shim with the systemd driver (the shim
 # passes --systemd-cgroup, as with SystemdCgroup = true), rootfs given directly.
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
@@ -84,6 +94,33 @@ CFG
   check_eq "containerd, systemd driver: exec" hi "$(timeout 60 $C task exec --exec-id x1 e2 echo hi 2>&1)"
   timeout 30 $C task kill -s SIGKILL e2; sleep 1; timeout 30 $C task delete e2 >/dev/null 2>&1; $C container delete e2 >/dev/null 2>&1
   check "containerd, systemd driver: the scope is gone after delete" sh -c "! systemctl is-active -q ctr-e2.scope"
+  # 4b. berth's own shim (containerd-shim-berth-v2, on containerd's PATH) on cgroup2:
+  # the cgroup, Stats as cgroup2 metrics, an OOM kill as a /tasks/oom event (memory.events
+  # watched), exit status, clean-up.
+  if command -v containerd-shim-berth-v2 >/dev/null; then
+    S="--runtime io.containerd.berth.v2"
+    out=$(timeout 60 $C run --rm $S --rootfs $B/rootfs s1 cat /proc/self/cgroup 2>&1)
+    check_eq "berth shim, cgroup2: ctr run --rm in its cgroup" "0::/default/s1" "$out"
+    timeout 60 $C run --rm $S --rootfs $B/rootfs s0 sh -c "exit 7" >/dev/null 2>&1
+    check_eq "berth shim, cgroup2: the exit status" 7 "$?"
+    timeout 60 $C run -d $S --memory-limit 33554432 --rootfs $B/rootfs s2 sleep 1000 >/tmp/s2.log 2>&1
+    check_eq "berth shim, cgroup2: memory.max" 33554432 "$(cat /sys/fs/cgroup/default/s2/memory.max 2>&1)"
+    out=$(timeout 30 $C task metrics s2 2>&1)
+    case $out in *memory.usage*) case $out in *usage_in_bytes*) not_ok "berth shim, cgroup2: task metrics are cgroup2's" "$out";; *) ok "berth shim, cgroup2: task metrics are cgroup2's";; esac;; *) not_ok "berth shim, cgroup2: task metrics are cgroup2's" "$out";; esac
+    $C events > /tmp/s2.events 2>&1 & EV=$!
+    sleep 0.5
+    timeout 60 $C task exec --exec-id hog s2 busybox tail /dev/zero >/tmp/hog.log 2>&1
+    echo "rc=$?" >> /tmp/hog.log
+    for i in $(seq 50); do grep -q /tasks/oom /tmp/s2.events && break; sleep 0.1; done
+    kill $EV; wait $EV 2>/dev/null
+    n=$(awk '$1=="oom_kill" {print ($2 > 0)}' /sys/fs/cgroup/default/s2/memory.events)
+    if [ "$n" = 1 ]; then ok "berth shim, cgroup2: the kernel counted an OOM kill"; else not_ok "berth shim, cgroup2: the kernel counted an OOM kill" "hog: $(tr '\n' ' ' < /tmp/hog.log) memory.events: $(tr '\n' ' ' < /sys/fs/cgroup/default/s2/memory.events)"; fi
+    check "berth shim, cgroup2: an OOM kill is a /tasks/oom event" grep -q /tasks/oom /tmp/s2.events
+    timeout 30 $C task kill -s SIGKILL s2; sleep 1; timeout 30 $C task delete s2 >/dev/null 2>&1; $C container delete s2 >/dev/null 2>&1
+    check "berth shim, cgroup2: the cgroup is gone after delete" test ! -e /sys/fs/cgroup/default/s2
+  else
+    not_ok "berth shim, cgroup2: containerd-shim-berth-v2 is in the guest" "$(ls /opt/test)"
+  fi
   kill $CPID; wait $CPID 2>/dev/null
 else
   echo "    (no containerd on the host: the engine checks are skipped)"
