@@ -154,8 +154,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
         config: None,
-        poststart: !hooks::list(spec.hooks().as_ref(), Kind::Poststart).is_empty(),
-        poststop: !hooks::list(spec.hooks().as_ref(), Kind::Poststop).is_empty(),
+        poststart: false,
+        poststop: false,
         owner: Some(nix::unistd::geteuid().as_raw()),
         creating: true,
     };
@@ -331,6 +331,10 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         }
     }
     state.creating = false;
+    // Only the complete record names the later hooks: a create that did not finish has
+    // none to run (delete skips them for a `creating` record, as before the flags).
+    state.poststart = !hooks::list(spec.hooks().as_ref(), Kind::Poststart).is_empty();
+    state.poststop = !hooks::list(spec.hooks().as_ref(), Kind::Poststop).is_empty();
     let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
     dir.save_config(&serde_json::to_vec(&spec).map_err(|e| config::Error::Other(e.to_string()))?, false)?;
     dir.save(&state)?;

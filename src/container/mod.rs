@@ -163,12 +163,15 @@ impl OciState {
 ///
 /// Each container costs a few system calls and nothing is shared between two, so many
 /// are read by as many threads as there are CPUs to run them (one per
-/// `LIST_PER_THREAD` containers at least): with 500 containers on 2 CPUs, a list takes
-/// ~0.55x as long.
+/// `LIST_PER_THREAD` containers at least). On this VM's two CPUs, which slow each other
+/// down when both are busy, two threads list 500 containers ~1.25x faster than one.
 pub fn list(rt: &Runtime) -> Result<Vec<(OciState, u32)>, Error> {
     let Some(root) = state::open_root(&rt.root)? else { return Ok(Vec::new()) };
     let ids = state::list_ids(&rt.root)?;
-    let threads = (ids.len() / LIST_PER_THREAD).min(util::proc::cpus_allowed()).clamp(1, 8);
+    let threads = match ids.len() / LIST_PER_THREAD {
+        0 | 1 => 1,
+        n => n.min(util::proc::cpus_allowed()).clamp(1, 8),
+    };
     if threads == 1 {
         return Ok(list_of(rt, &root, &ids));
     }

@@ -424,9 +424,10 @@ fn stat_at(root: &File, rel: &str) -> Option<libc::stat> {
 
 /// `list`'s read of one container, without its lock: state.json is only ever replaced
 /// whole (written aside, renamed over), so an unlocked read sees one complete record; the
-/// config of an older berth's record in it is skipped unread, the cgroup kept as text. The owner (recorded; the directory's for a record
-/// of an older berth) and the record; None when the container is gone (deleted
-/// meanwhile) or has no record yet. `buf` is reused from one container to the next.
+/// config of an older berth's record in it is skipped unread, the cgroup kept as text.
+/// The owner (recorded; the directory's for a record of an older berth) and the record;
+/// None when the container is gone (deleted meanwhile) or has no record yet. `buf` is
+/// reused from one container to the next.
 pub fn read_brief<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<(u32, Brief<'b>)> {
     let b = read_record(root, id, buf)?;
     let owner = match b.owner {
