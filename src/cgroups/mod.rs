@@ -620,24 +620,27 @@ fn enable_controllers(dir: &Path) {
 /// berth enables only what the container's limits need, so a host's cgroups change no more
 /// than the container asks; one the host lacks is left to write_knob's error.
 fn enable_needed(d: &Dir, writes: &[resources::Write]) {
-    let listed = |dir: &Path, file: &str, c: &str| fs::read_to_string(dir.join(file)).is_ok_and(|s| s.split_whitespace().any(|x| x == c));
-    let mut missing: Vec<&str> = writes
+    let read = |dir: &Path, file: &str| fs::read_to_string(dir.join(file)).unwrap_or_default();
+    let has = |list: &str, c: &str| list.split_whitespace().any(|x| x == c);
+    let mut needed: Vec<&str> = writes
         .iter()
         .filter_map(|w| if w.controller == "unified" { w.file.split('.').next().filter(|c| *c != "cgroup") } else { Some(w.controller) })
         .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    missing.retain(|c| !listed(&d.path, "cgroup.controllers", c) && listed(&d.mount, "cgroup.controllers", c));
-    let Ok(rel) = d.path.strip_prefix(&d.mount) else { return };
-    if missing.is_empty() {
+    needed.sort_unstable();
+    needed.dedup();
+    let here = read(&d.path, "cgroup.controllers");
+    needed.retain(|c| !has(&here, c));
+    if needed.is_empty() {
         return;
     }
+    let root = read(&d.mount, "cgroup.controllers");
+    needed.retain(|c| has(&root, c));
+    let Ok(rel) = d.path.strip_prefix(&d.mount) else { return };
     let mut dir = d.mount.clone();
     for part in rel.components() {
-        for c in &missing {
-            if !listed(&dir, "cgroup.subtree_control", c) {
-                let _ = crate::util::fs::write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
-            }
+        let enabled = read(&dir, "cgroup.subtree_control");
+        for c in needed.iter().filter(|c| !has(&enabled, c)) {
+            let _ = crate::util::fs::write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
         }
         dir.push(part);
     }
@@ -734,13 +737,12 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
     Ok(())
 }
 
-/// What a freezer file (`freezer.state`, or cgroup v2's `cgroup.freeze`) says: frozen?
 /// The freezer file among a cgroup's directories (path, holds the v1 freezer, is
 /// cgroup2): a v1 freezer hierarchy's freezer.state, else cgroup2's cgroup.freeze; and
 /// whether it is cgroup2's.
-fn freezer_among<'a>(mut dirs: impl Iterator<Item = (&'a Path, bool, bool)>) -> Option<(PathBuf, bool)> {
+fn freezer_among<'a>(dirs: impl Iterator<Item = (&'a Path, bool, bool)>) -> Option<(PathBuf, bool)> {
     let mut v2 = None;
-    for (path, freezer, is_v2) in dirs.by_ref() {
+    for (path, freezer, is_v2) in dirs {
         if freezer {
             return Some((path.join("freezer.state"), false));
         }
@@ -760,6 +762,7 @@ fn frozen_seen(freezer: Option<(PathBuf, bool)>, init_state: char) -> bool {
     }
 }
 
+/// What a freezer file (`freezer.state`, or cgroup v2's `cgroup.freeze`) says: frozen?
 fn frozen_in(f: &Path, v2: bool) -> bool {
     match crate::util::fs::read_small(f) {
         Ok(s) if v2 => s.trim() == "1",
