@@ -63,7 +63,8 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
 
 /// What a state file records about a container: `State` with the config of an older
 /// berth's record kept as text; `Brief` (`list`) with it skipped unread and the cgroup
-/// left as the text it is in the file, parsed only should its freezer have to be read.
+/// left as the text it is in the file (list looks into it only for where the freezer is,
+/// Cgroup::is_frozen_seen_saved, and only for a live container past `created`).
 pub type State = Record<Option<Box<serde_json::value::RawValue>>>;
 pub type Brief<'a> = Record<serde::de::IgnoredAny, Option<&'a serde_json::value::RawValue>>;
 
