@@ -479,10 +479,17 @@ fn remove_stale_tmp(root: &Path, id: &str) {
 }
 
 fn rename_noreplace(from: &Path, to: &Path, id: &str) -> Result<(), Error> {
-    match nix::fcntl::renameat2(nix::fcntl::AT_FDCWD, from, nix::fcntl::AT_FDCWD, to, nix::fcntl::RenameFlags::RENAME_NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::EEXIST) | Err(nix::errno::Errno::ENOTEMPTY) => Err(Error::Exists(id.to_string())),
-        Err(e) => Err(Error::Io { what: "cannot create state dir", path: to.to_path_buf(), source: e.into() }),
+    let io = |source| Error::Io { what: "cannot create state dir", path: to.to_path_buf(), source };
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| io(io::Error::from_raw_os_error(libc::EINVAL)));
+    let (f, t) = (c(from)?, c(to)?);
+    // renameat2 by number: musl's libc has no wrapper.
+    // SAFETY: renameat2 with two NUL-terminated paths that outlive the call.
+    if unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) } == 0 {
+        return Ok(());
+    }
+    match io::Error::last_os_error() {
+        e if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => Err(Error::Exists(id.to_string())),
+        e => Err(io(e)),
     }
 }
 

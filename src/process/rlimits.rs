@@ -11,7 +11,13 @@ pub struct Error {
     source: std::io::Error,
 }
 
-fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// setrlimit's resource type: glibc's own enum type, a plain int elsewhere (musl).
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     (match t {
         RlimitCpu => libc::RLIMIT_CPU,
@@ -30,7 +36,7 @@ fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
         RlimitNice => libc::RLIMIT_NICE,
         RlimitRtprio => libc::RLIMIT_RTPRIO,
         RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as libc::__rlimit_resource_t
+    }) as Resource
 }
 
 pub fn apply(limits: &[PosixRlimit]) -> Result<(), Error> {
