@@ -25,8 +25,9 @@ Not injected, and why:
     std asserts on a failed closedir);
   - process exit, and the container program's own execve (the container failing).
 
-A `run` whose container ran and whose own delete then failed (it says so in a warning)
-may leave its entry: that counts as passed when `delete -f` removes it.
+A `run` whose own clean-up then failed (it says so in a warning: its delete, whether the
+container ran or failed, or a failed create's undo) may leave its entry: that counts as
+passed when `delete -f` removes it.
 
 usage: fault-injection.py BERTH    prints PASS/FAIL lines and "N passed, M failed"
 """
@@ -153,7 +154,8 @@ def check(label, cmd, before, cleanup_calls, setup=None, teardown=None):
                 pass
         p = subprocess.CompletedProcess(cmd, -999, "", (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or ""))
     err = [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("strace:")]
-    errors = [l for l in err if "error" in l]
+    # berth's log lines say their level (a warning may quote an error's text); others, by word.
+    errors = [l for l in err if ("level=error" in l if l.startswith("time=") else "error" in l)]
     problems = []
     if p.returncode == -999:
         problems.append("hung for 60 s")
@@ -174,7 +176,9 @@ def check(label, cmd, before, cleanup_calls, setup=None, teardown=None):
     if left:
         clean()
         after = sorted(entries()) + sorted(cgroups() - before[1]) + sorted(mounts() - before[0]) + sorted(procs())
-        own_delete_failed = p.returncode == 0 and "delete after run" in p.stderr
+        # berth said its own clean-up failed: run's delete (after the container ran, or
+        # after it failed), or a failed create's undo.
+        own_delete_failed = "delete after run" in p.stderr or "cleanup after failed create" in p.stderr
         if after:
             problems.append(f"left, even after delete -f: {after[:6]}")
             remove_cgroups()

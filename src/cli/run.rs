@@ -62,7 +62,7 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
     };
     let created = container::create(rt, &o)?;
     if let Err(e) = container::start(rt, &a.id) {
-        let _ = container::delete(rt, &a.id, true);
+        delete_after(rt, &a.id);
         // An init that failed after create says why; "has stopped" is only the result.
         return Err(created.init_error().map_or(e, container::Error::Init).into());
     }
@@ -80,16 +80,23 @@ pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32
     // It ended before its program ran: its reason is the error, logged once, here.
     if let Some(msg) = created.init_error() {
         if !keep {
-            let _ = container::delete(rt, &a.id, true);
+            delete_after(rt, &a.id);
         }
         return Err(container::Error::Init(msg).into());
     }
     if !keep {
-        if let Err(e) = container::delete(rt, &a.id, true) {
-            crate::logging::warn(&format!("delete after run: {e}"));
-        }
+        delete_after(rt, &a.id);
     }
     Ok(code)
+}
+
+/// The container's delete once the run is over, failed or not. If it cannot be removed
+/// (what is left goes with `delete -f`), the user is told, whatever the run's outcome
+/// (fault injection found a failed run whose clean-up had failed silently).
+fn delete_after(rt: &Runtime, id: &str) {
+    if let Err(e) = container::delete(rt, id, true) {
+        crate::logging::warn(&format!("delete after run: {e}"));
+    }
 }
 
 /// Waits for `pid` to exit, forwarding every other signal to it. Returns its exit code,

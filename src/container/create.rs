@@ -75,7 +75,11 @@ impl Drop for Undo {
             }
         }
         if let Some(dir) = self.dir.take() {
-            let _ = dir.remove();
+            // What is left goes with `delete -f`; the user is told it is there (fault
+            // injection found a failed create whose state directory stayed silently).
+            if let Err(e) = dir.remove() {
+                crate::logging::warn(&format!("cleanup after failed create: {e}"));
+            }
         }
     }
 }
