@@ -1,3 +1,10 @@
+// Linked with musl (the release build), berth brings its own allocator: musl's unmaps
+// each freed page group at once, which made `list` of 500 containers 1.6x slower than
+// with glibc (an mmap and a munmap per container read).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() {
     std::process::exit(berth::cli::main())
 }
