@@ -21,7 +21,7 @@
 # longer exist are ignored by the link. Takes about three minutes (mostly the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGET=$(rustc -vV | sed -n 's/^host: //p')
+TARGET=$(make -s --no-print-directory release-target)
 WORK=$(mktemp -d /tmp/berth-layout.XXXXXX)
 MNT=$WORK/mnt; LOOP=""
 B=$MNT/berth

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
-BERTH=${BERTH:-$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/berth}
+BERTH=${BERTH:-$(ls -d "$PWD"/target/x86_64-unknown-linux-musl/release/berth "$PWD"/target/$(rustc -vV | sed -n "s/^host: //p")/release/berth 2>/dev/null | head -1)}
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
 RUNS=${RUNS:-40}; WARM=${WARM:-5}; SCALE=${SCALE:-10 100 500}
 if [ $SMOKE = 1 ]; then RUNS=2; WARM=0; SCALE="3"; fi

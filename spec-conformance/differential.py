@@ -120,7 +120,7 @@ def main():
     unexplained = 0
     try:
         subprocess.run(["sh", os.path.join(REPO, "integration-tests", "make-bundle.sh"), os.path.join(work, "base")],
-                       env=dict(os.environ, BERTH=rts[0] if "berth" in rts[0] else os.path.join(REPO, "target", "debug", "berth")),
+                       env=dict(os.environ, BERTH=rts[0] if "berth" in rts[0] else os.environ.get("BERTH", os.path.join(REPO, "target", "debug", "berth"))),
                        check=True, stdout=subprocess.DEVNULL)
         rootfs = os.path.join(work, "base", "rootfs")
         for f in sorted(os.listdir(SPECS)):
