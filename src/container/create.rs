@@ -162,6 +162,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         poststop: false,
         owner: Some(nix::unistd::geteuid().as_raw()),
         creating: true,
+        named_init: false,
     };
     let dir = ContainerDir::create(&rt.root, o.id, &state)?;
     util::testpoint::hit("create:dir");
@@ -339,6 +340,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     // none to run (delete skips them for a `creating` record, as before the flags).
     state.poststart = !hooks::list(spec.hooks().as_ref(), Kind::Poststart).is_empty();
     state.poststop = !hooks::list(spec.hooks().as_ref(), Kind::Poststop).is_empty();
+    // The init named itself at its start (init.rs), long before `Ready`.
+    state.named_init = true;
     let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
     dir.save_config(&serde_json::to_vec(&spec).map_err(|e| config::Error::Other(e.to_string()))?, false)?;
     dir.save(&state)?;

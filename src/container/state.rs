@@ -112,6 +112,11 @@ pub struct Record<C, G = Cgroup> {
     /// Set while `create` has not finished: the record of a create that may have died.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// The init carries util::proc::INIT_NAME until it runs the container's program, so
+    /// one named otherwise is not waiting for `start` and its exec.fifo need not be looked
+    /// for. Absent from records of older berths (whose inits kept berth's name).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub named_init: bool,
 }
 
 /// The container states of runtime.md. `Creating` is only ever seen by hooks (the
@@ -129,14 +134,15 @@ pub enum Status {
 
 impl Status {
     /// The status of a saved container, observed, never trusted from the file: the init
-    /// alive with its recorded start time (`init` gives its state letter); `created`
-    /// while exec.fifo exists; `paused` while its cgroup is frozen (`frozen` is given the
+    /// alive with its recorded start time (`init` gives its state letter, and whether it
+    /// may still be waiting for `start`: see `Record::named_init`); `created` while
+    /// exec.fifo exists; `paused` while its cgroup is frozen (`frozen` is given the
     /// init's state letter: see `Cgroup::is_frozen_seen`). A `creating` record whose lock
     /// the caller got is a create that died: stopped. The probes are asked only as far as
     /// needed.
-    pub fn observed(creating: bool, init: impl FnOnce() -> Option<char>, fifo: impl FnOnce() -> bool, frozen: impl FnOnce(char) -> bool) -> Status {
-        let Some(state) = (!creating).then(init).flatten() else { return Status::Stopped };
-        if fifo() {
+    pub fn observed(creating: bool, init: impl FnOnce() -> Option<(char, bool)>, fifo: impl FnOnce() -> bool, frozen: impl FnOnce(char) -> bool) -> Status {
+        let Some((state, may_wait)) = (!creating).then(init).flatten() else { return Status::Stopped };
+        if may_wait && fifo() {
             Status::Created
         } else if frozen(state) {
             Status::Paused
@@ -515,6 +521,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_is_observed_asking_only_what_it_needs() {
+        let never = || -> bool { panic!("asked") };
+        assert_eq!(Status::observed(true, || panic!("asked"), never, |_| panic!("asked")), Status::Stopped);
+        assert_eq!(Status::observed(false, || None, never, |_| panic!("asked")), Status::Stopped);
+        // May still wait for start: the fifo decides.
+        assert_eq!(Status::observed(false, || Some(('S', true)), || true, |_| panic!("asked")), Status::Created);
+        assert_eq!(Status::observed(false, || Some(('S', true)), || false, |_| false), Status::Running);
+        // Has run its program: no fifo is looked for.
+        assert_eq!(Status::observed(false, || Some(('S', false)), never, |_| false), Status::Running);
+        assert_eq!(Status::observed(false, || Some(('D', false)), never, |s| s == 'D'), Status::Paused);
+    }
+
+    #[test]
     fn id_rules_match_runc() {
         for ok in ["a", "A-b_c+d.e", "0123", "x".repeat(64).as_str()] {
             validate_id(ok).unwrap();
@@ -546,6 +565,7 @@ mod tests {
             poststop: false,
             owner: None,
             creating: true,
+            named_init: false,
         }
     }
 

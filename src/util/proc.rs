@@ -1,22 +1,32 @@
 //! Readers for /proc/<pid>: the facts that decide whether a state file's pid is still our
 //! container's process (alive, not a zombie, same start time).
 
+/// The command name a container's init carries from its start until it executes the
+/// container's program (set by process::init, as runc's init is `runc:[2:INIT]`): a pid
+/// whose name is another has run its program, so it is past `created` (whatever the
+/// program then calls itself, it can only make the exec.fifo be looked at).
+pub const INIT_NAME: &str = "berth:init";
+
 /// What /proc/<pid>/stat says about a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     pub state: char,
     pub start_time: u64,
+    /// Its command name is INIT_NAME.
+    pub init_named: bool,
 }
 
 /// Parses /proc/<pid>/stat content. The command name (field 2) may contain spaces and
 /// parentheses, so fields are counted after the last ')'.
 pub fn parse_stat(content: &str) -> Option<ProcStat> {
-    let rest = &content[content.rfind(')')? + 1..];
+    let close = content.rfind(')')?;
+    let init_named = content.find('(').is_some_and(|open| open < close && &content[open + 1..close] == INIT_NAME);
+    let rest = &content[close + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     // After the state (field 3) the start time is field 22, i.e. the 19th field from here.
     let start_time = fields.nth(18)?.parse().ok()?;
-    Some(ProcStat { state, start_time })
+    Some(ProcStat { state, start_time, init_named })
 }
 
 /// Whether we run in a user namespace other than the initial one (whose uid_map maps
@@ -34,11 +44,11 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&super::procfs::ProcFs::host().ok()?.read_small(&format!("{pid}/stat")).ok()?)
 }
 
-/// The state letter of `pid` (R, S, D...) when it is alive (not a zombie, not dead) and
+/// What /proc/<pid>/stat says of `pid` when it is alive (not a zombie, not dead) and
 /// started at `start_time`: a pid reused by another process never passes for the
 /// container's. One read of /proc/<pid>/stat.
-pub fn alive_state(pid: i32, start_time: u64) -> Option<char> {
-    stat(pid).filter(|s| s.start_time == start_time && s.state != 'Z' && s.state != 'X').map(|s| s.state)
+pub fn alive_state(pid: i32, start_time: u64) -> Option<ProcStat> {
+    stat(pid).filter(|s| s.start_time == start_time && s.state != 'Z' && s.state != 'X')
 }
 
 /// True when `pid` is alive and started at `start_time` (see `alive_state`).
@@ -66,7 +76,12 @@ mod tests {
     #[test]
     fn parses_stat_with_hostile_comm() {
         let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
-        assert_eq!(parse_stat(line), Some(ProcStat { state: 'S', start_time: 98765 }));
+        assert_eq!(parse_stat(line), Some(ProcStat { state: 'S', start_time: 98765, init_named: false }));
+        let init = "42 (berth:init) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
+        assert!(parse_stat(init).is_some_and(|s| s.init_named));
+        // A program that names itself so from a lookalike, or around it, is not the init.
+        let near = "42 (x) (berth:init) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
+        assert!(parse_stat(near).is_some_and(|s| !s.init_named));
         assert_eq!(parse_stat("garbage"), None);
     }
 
