@@ -1,5 +1,5 @@
 // Linked with musl (the release build), berth brings its own allocator: musl's unmaps
-// each freed page group at once, which made `list` of 500 containers 1.6x slower than
+// each freed page group at once, which made `list` of 500 containers 1.4-1.8x slower than
 // with glibc (an mmap and a munmap per container read).
 #[cfg(target_env = "musl")]
 #[global_allocator]

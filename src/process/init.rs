@@ -122,14 +122,13 @@ fn send(sync: &InitEnd, m: &FromInit) -> Result<(), Error> {
 }
 
 fn setup(a: &InitArgs) -> Result<Prepared, Error> {
-    // SAFETY: plain process-control syscalls on ourselves; the name is a NUL-terminated
-    // string of at most 15 bytes.
+    // SAFETY: plain process-control syscalls on ourselves; the name is a C string of at
+    // most 15 bytes.
     unsafe {
         // Until it executes the container's program (util::proc::INIT_NAME). Also what
         // `ps` shows of a created container.
-        const NAME: &[u8; 11] = b"berth:init\0";
-        const _: () = assert!(NAME.len() == crate::util::proc::INIT_NAME.len() + 1);
-        libc::prctl(libc::PR_SET_NAME, NAME.as_ptr());
+        const _: () = assert!(crate::util::proc::INIT_NAME.count_bytes() <= 15);
+        libc::prctl(libc::PR_SET_NAME, crate::util::proc::INIT_NAME.as_ptr());
         libc::close(a.lock_fd);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if !a.rootless {

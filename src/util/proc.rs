@@ -5,7 +5,7 @@
 /// container's program (set by process::init, as runc's init is `runc:[2:INIT]`): a pid
 /// whose name is another has run its program, so it is past `created` (whatever the
 /// program then calls itself, it can only make the exec.fifo be looked at).
-pub const INIT_NAME: &str = "berth:init";
+pub const INIT_NAME: &std::ffi::CStr = c"berth:init";
 
 /// What /proc/<pid>/stat says about a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub struct ProcStat {
 /// parentheses, so fields are counted after the last ')'.
 pub fn parse_stat(content: &str) -> Option<ProcStat> {
     let close = content.rfind(')')?;
-    let init_named = content.find('(').is_some_and(|open| open < close && &content[open + 1..close] == INIT_NAME);
+    let init_named = content.find('(').is_some_and(|open| open < close && content.as_bytes()[open + 1..close] == *INIT_NAME.to_bytes());
     let rest = &content[close + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
