@@ -100,8 +100,7 @@ impl Container {
         // We hold the lock, so the create that wrote a `creating` record is gone: it
         // can never become a container.
         let s = &self.state;
-        let init = || util::proc::alive_state(s.pid, s.start_time).map(|p| (p.state, !s.named_init || p.init_named));
-        Status::observed(s.creating, init, || self.dir.fifo_path().exists(), |init| s.cgroup.is_frozen_seen(init))
+        Status::observed(s.creating, || s.init(), || self.dir.fifo_path().exists(), |init| s.cgroup.is_frozen_seen(init))
     }
 
     pub fn spec(&self) -> Option<crate::config::Spec> {
@@ -204,8 +203,7 @@ fn list_of(rt: &Runtime, root: &std::fs::File, ids: &[String]) -> Vec<(OciState,
     for id in ids {
         match state::read_brief(root, id, &mut buf) {
             Some((owner, b)) if !b.creating => {
-                let init = || util::proc::alive_state(b.pid, b.start_time).map(|p| (p.state, !b.named_init || p.init_named));
-                let status = Status::observed(false, init, || state::fifo_exists(root, id), |init| b.cgroup.is_some_and(|c| crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init)));
+                let status = Status::observed(false, || b.init(), || state::fifo_exists(root, id), |init| b.cgroup.is_some_and(|c| crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init)));
                 out.push((OciState::of(b, status), owner));
             }
             Some(_) => {

@@ -222,6 +222,15 @@ impl HookState {
     }
 }
 
+impl<C, G> Record<C, G> {
+    /// What `Status::observed` asks of the init: its state letter when it is alive with
+    /// the recorded start time, and whether it may still be waiting for `start` (named
+    /// util::proc::INIT_NAME, or recorded by an older berth, whose inits were not named).
+    pub fn init(&self) -> Option<(char, bool)> {
+        util::proc::alive_state(self.pid, self.start_time).map(|p| (p.state, !self.named_init || p.init_named))
+    }
+}
+
 impl State {
     /// Whether the container's config has hooks of `kind` (poststart or poststop). An
     /// older berth's record holds the config itself: a mention of the kind counts.
