@@ -18,6 +18,7 @@ BERTH_RELEASE = target/$(TARGET)/release/berth
 # The berth the tests run: a debug build for the same target as the release.
 TEST_BERTH = target/$(TARGET)/debug/berth
 BUILD_TEST_BERTH = $(CARGO) build --bin berth --target $(TARGET)
+WITH_TEST_BERTH = BERTH=$(CURDIR)/$(TEST_BERTH)
 ORDERING ?= -C link-arg=-Wl,--symbol-ordering-file=$(CURDIR)/bench/hot-symbols.txt -C link-arg=-Wl,--no-warn-symbol-ordering
 RELEASE_FLAGS := -C target-feature=+crt-static
 ifneq ($(shell command -v ld.lld),)
@@ -73,7 +74,7 @@ demo: deps build
 # leak check looks at the whole host).
 test: deps
 	$(BUILD_TEST_BERTH)
-	BERTH=$(CURDIR)/$(TEST_BERTH) $(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+	$(WITH_TEST_BERTH) $(CARGO) test --workspace --no-fail-fast -- --test-threads=1
 	$(MAKE) image-tests
 	$(MAKE) faults
 	$(MAKE) fuzz-smoke
@@ -86,7 +87,7 @@ test: deps
 # the first run downloads a Debian kernel package).
 cgroupv2:
 	$(BUILD_TEST_BERTH)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/cgroupv2-vm/run.sh
+	$(WITH_TEST_BERTH) bash integration-tests/cgroupv2-vm/run.sh
 
 # The systemd cgroup driver against Debian's systemd as PID 1 of the same kind of guest:
 # booted pure cgroup2 (the whole scenario, engines and rootless included), then with
@@ -94,16 +95,16 @@ cgroupv2:
 systemd:
 	$(BUILD_TEST_BERTH)
 	$(CARGO) build -p containerd-shim-berth-v2
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/systemd-vm/run.sh
-	BERTH=$(CURDIR)/$(TEST_BERTH) VM_CGROUPS="systemd.unified_cgroup_hierarchy=0" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
-	BERTH=$(CURDIR)/$(TEST_BERTH) VM_CGROUPS="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
+	$(WITH_TEST_BERTH) bash integration-tests/systemd-vm/run.sh
+	$(WITH_TEST_BERTH) VM_CGROUPS="systemd.unified_cgroup_hierarchy=0" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
+	$(WITH_TEST_BERTH) VM_CGROUPS="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" bash integration-tests/systemd-vm/run.sh integration-tests/systemd-vm/scenario-v1.sh
 
 unit:
 	$(CARGO) test --lib
 
 integration: deps
 	$(BUILD_TEST_BERTH)
-	BERTH=$(CURDIR)/$(TEST_BERTH) $(CARGO) test -p berth-integration-tests -- --test-threads=1
+	$(WITH_TEST_BERTH) $(CARGO) test -p berth-integration-tests -- --test-threads=1
 
 # Real engines driving berth with private configs and state (containerd through its runc
 # shim and through its CRI plugin, both again through berth's own shim, podman, docker).
@@ -113,26 +114,26 @@ SHIM_DEBUG := target/debug/containerd-shim-berth-v2
 engines: deps
 	$(BUILD_TEST_BERTH)
 	$(CARGO) build -p containerd-shim-berth-v2
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) SHIM=$(SHIM_DEBUG) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) SHIM=$(SHIM_DEBUG) bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/engines/podman-rootless.sh $(ENGINE_RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash integration-tests/engines/docker.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) SHIM=$(SHIM_DEBUG) bash integration-tests/engines/containerd.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) SHIM=$(SHIM_DEBUG) bash integration-tests/engines/cri.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) bash integration-tests/engines/podman.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) bash integration-tests/engines/podman-rootless.sh $(ENGINE_RUNTIME)
+	$(WITH_TEST_BERTH) bash integration-tests/engines/docker.sh $(ENGINE_RUNTIME)
 
 # The runtime-spec checks (spec-conformance/run.sh) against RUNTIME (default: berth), then
 # the engines' own configs run under RUNTIME and runc, compared (differential.py).
 RUNTIME ?= $(TEST_BERTH)
 conformance: deps
 	$(BUILD_TEST_BERTH)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash spec-conformance/run.sh $(RUNTIME)
-	BERTH=$(CURDIR)/$(TEST_BERTH) python3 spec-conformance/differential.py $(RUNTIME) runc
+	$(WITH_TEST_BERTH) bash spec-conformance/run.sh $(RUNTIME)
+	$(WITH_TEST_BERTH) python3 spec-conformance/differential.py $(RUNTIME) runc
 
 # Regenerates spec-conformance/RESULTS.md for berth, runc and crun.
 conformance-results: deps
 	$(BUILD_TEST_BERTH)
-	BERTH=$(CURDIR)/$(TEST_BERTH) bash spec-conformance/results.sh
+	$(WITH_TEST_BERTH) bash spec-conformance/results.sh
 
 # berth-image against docker-registry in four modes, skopeo + umoci as the reference,
 # fixture and hostile images built by the tests, every bundle run with berth.
