@@ -430,12 +430,31 @@ pub fn open_root(root: &Path) -> Result<Option<File>, Error> {
     }
 }
 
-fn stat_at(root: &File, rel: &str) -> Option<libc::stat> {
-    let p = std::ffi::CString::new(rel).ok()?;
-    // SAFETY: a zeroed plain-data struct, filled by fstatat below an fd we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    (unsafe { libc::fstatat(root.as_raw_fd(), p.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0).then_some(st)
+/// `f` given "<id>" or "<id>/<file>" as a C string, built on the stack (an id is at most
+/// 1024 bytes, and `list` makes two such paths per container).
+fn with_path<R>(id: &str, file: Option<&str>, f: impl FnOnce(&std::ffi::CStr) -> R) -> Option<R> {
+    let mut buf = [0u8; 1100];
+    let parts: [&[u8]; 3] = match file {
+        Some(file) => [id.as_bytes(), b"/", file.as_bytes()],
+        None => [id.as_bytes(), b"", b""],
+    };
+    let mut len = 0;
+    for p in parts {
+        buf.get_mut(len..len + p.len())?.copy_from_slice(p);
+        len += p.len();
+    }
+    // A NUL inside (none is in a valid id) ends the string early: refused, not cut.
+    let c = std::ffi::CStr::from_bytes_until_nul(buf.get(..=len)?).ok().filter(|c| c.to_bytes().len() == len)?;
+    Some(f(c))
+}
+
+fn stat_at(root: &File, id: &str, file: Option<&str>) -> Option<libc::stat> {
+    with_path(id, file, |p| {
+        // SAFETY: a zeroed plain-data struct, filled by fstatat below an fd we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        (unsafe { libc::fstatat(root.as_raw_fd(), p.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0).then_some(st)
+    })?
 }
 
 /// `list`'s read of one container, without its lock: state.json is only ever replaced
@@ -448,15 +467,14 @@ pub fn read_brief<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<(u3
     let b = read_record(root, id, buf)?;
     let owner = match b.owner {
         Some(o) => o,
-        None => stat_at(root, id)?.st_uid,
+        None => stat_at(root, id, None)?.st_uid,
     };
     Some((owner, b))
 }
 
 fn read_record<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<Brief<'b>> {
-    let path = std::ffi::CString::new(format!("{id}/{STATE_FILE}")).ok()?;
     // SAFETY: openat below an fd we own.
-    let fd = unsafe { libc::openat(root.as_raw_fd(), path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    let fd = with_path(id, Some(STATE_FILE), |p| unsafe { libc::openat(root.as_raw_fd(), p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) })?;
     if fd < 0 {
         return None;
     }
@@ -471,7 +489,7 @@ fn read_record<'b>(root: &File, id: &str, buf: &'b mut Vec<u8>) -> Option<Brief<
 
 /// Whether container `id` (below the opened root) still has its exec.fifo: `created`.
 pub fn fifo_exists(root: &File, id: &str) -> bool {
-    stat_at(root, &format!("{id}/{EXEC_FIFO}")).is_some()
+    stat_at(root, id, Some(EXEC_FIFO)).is_some()
 }
 
 /// Removes temporary directories `.creating-<id>-<pid>` of creates that died before their

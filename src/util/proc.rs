@@ -18,14 +18,17 @@ pub struct ProcStat {
 
 /// Parses /proc/<pid>/stat content. The command name (field 2) may contain spaces and
 /// parentheses, so fields are counted after the last ')'.
-pub fn parse_stat(content: &str) -> Option<ProcStat> {
-    let close = content.rfind(')')?;
-    let init_named = content.find('(').is_some_and(|open| open < close && content.as_bytes()[open + 1..close] == *INIT_NAME.to_bytes());
-    let rest = &content[close + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
+/// The name is whatever bytes the process set, so the content is taken as bytes.
+pub fn parse_stat(content: &[u8]) -> Option<ProcStat> {
+    let close = content.iter().rposition(|&b| b == b')')?;
+    let init_named = content.iter().position(|&b| b == b'(').is_some_and(|open| open < close && content[open + 1..close] == *INIT_NAME.to_bytes());
+    let mut fields = content[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let state = match fields.next()? {
+        [s, ..] if s.is_ascii() => char::from(*s),
+        _ => return None,
+    };
     // After the state (field 3) the start time is field 22, i.e. the 19th field from here.
-    let start_time = fields.nth(18)?.parse().ok()?;
+    let start_time = std::str::from_utf8(fields.nth(18)?).ok()?.trim_end().parse().ok()?;
     Some(ProcStat { state, start_time, init_named })
 }
 
@@ -41,7 +44,10 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    parse_stat(&super::procfs::ProcFs::host().ok()?.read_small(&format!("{pid}/stat")).ok()?)
+    // The first 22 fields, all this reads, fit in far less than the buffer.
+    let mut buf = [0u8; 1024];
+    let n = super::procfs::ProcFs::host().ok()?.read_pid_into(pid as u32, "stat", &mut buf).ok()?;
+    parse_stat(&buf[..n])
 }
 
 /// What /proc/<pid>/stat says of `pid` when it is alive (not a zombie, not dead) and
@@ -76,13 +82,15 @@ mod tests {
     #[test]
     fn parses_stat_with_hostile_comm() {
         let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
-        assert_eq!(parse_stat(line), Some(ProcStat { state: 'S', start_time: 98765, init_named: false }));
+        assert_eq!(parse_stat(line.as_bytes()), Some(ProcStat { state: 'S', start_time: 98765, init_named: false }));
         let init = "42 (berth:init) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
-        assert!(parse_stat(init).is_some_and(|s| s.init_named));
+        assert!(parse_stat(init.as_bytes()).is_some_and(|s| s.init_named));
         // A program that names itself so from a lookalike, or around it, is not the init.
         let near = "42 (x) (berth:init) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3";
-        assert!(parse_stat(near).is_some_and(|s| !s.init_named));
-        assert_eq!(parse_stat("garbage"), None);
+        assert!(parse_stat(near.as_bytes()).is_some_and(|s| !s.init_named));
+        assert_eq!(parse_stat(b"garbage"), None);
+        // Non-UTF-8 bytes in the name, and the line's newline after the last field.
+        assert_eq!(parse_stat(b"7 (\xff\xfe) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5\n").map(|s| s.start_time), Some(5));
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl ProcFs {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad /proc path {rel:?}")));
         }
         let c = CString::new(rel).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        self.open_checked(&c, flags)
+    }
+
+    /// `open` of a path already known to be relative, with no `..`, empty part or `self`.
+    fn open_checked(&self, c: &std::ffi::CStr, flags: i32) -> io::Result<File> {
         let how = OpenHow { flags: (flags | libc::O_CLOEXEC | libc::O_NOCTTY) as u64, mode: 0, resolve: RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
         loop {
             // SAFETY: openat2 with a valid C string and open_how of the size passed.
@@ -123,6 +128,39 @@ impl ProcFs {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted && e.raw_os_error() != Some(libc::EAGAIN) {
                 return Err(e);
+            }
+        }
+    }
+
+    /// One read(2) of `<pid>/<name>` (`name` a file of the pid's directory, such as
+    /// "stat") into `buf`: the bytes read. No allocation: `list` reads every container's
+    /// init so.
+    pub fn read_pid_into(&self, pid: u32, name: &str, buf: &mut [u8]) -> io::Result<usize> {
+        let mut path = [0u8; 48];
+        let mut digits = [0u8; 10];
+        let (mut n, mut i) = (pid, digits.len());
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let (d, name) = (&digits[i..], name.as_bytes());
+        let len = d.len() + 1 + name.len();
+        if name.is_empty() || len >= path.len() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        path[..d.len()].copy_from_slice(d);
+        path[d.len()] = b'/';
+        path[d.len() + 1..len].copy_from_slice(name);
+        let c = std::ffi::CStr::from_bytes_until_nul(&path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut f = self.open_checked(c, libc::O_RDONLY)?;
+        loop {
+            match f.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
             }
         }
     }
@@ -178,6 +216,12 @@ mod tests {
         // /sys is not procfs, and a subdirectory of /proc is not its root.
         assert!(verify(open_dir_path(c"/sys").unwrap()).is_err());
         assert!(verify(open_dir_path(c"/proc/sys").unwrap()).is_err());
+        let mut buf = [0u8; 1024];
+        let n = p.read_pid_into(std::process::id(), "stat", &mut buf).unwrap();
+        // The same process's line (its counters move between two reads).
+        assert!(buf[..n].starts_with(format!("{} (", std::process::id()).as_bytes()) && buf[n - 1] == b'\n');
+        assert!(p.read_pid_into(1, "../1", &mut buf).is_err(), "a name is one plain part");
+        assert!(p.read_pid_into(1, "", &mut buf).is_err());
         let own = ProcFs::private().unwrap();
         assert!(own.read_small("self/status").unwrap().contains("Name:"));
     }
