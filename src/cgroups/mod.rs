@@ -525,9 +525,14 @@ impl Cgroup {
             controllers: &'a serde_json::value::RawValue,
             v2: bool,
         }
+        // A v1 freezer is the one asked when there is one, and a running or sleeping
+        // init says it is not frozen (frozen_seen): nothing to parse. A JSON array of
+        // controller names holds the text "freezer" (quoted) only when one of them is
+        // that name; a path holding it would have its quotes escaped.
+        if matches!(init_state, 'R' | 'S') && saved.contains("\"freezer\"") {
+            return false;
+        }
         let Ok(v) = serde_json::from_str::<View>(saved) else { return false };
-        // A JSON array of controller names holds the text "freezer" (quoted) only when
-        // one of them is that name.
         frozen_seen(freezer_among(v.dirs.iter().map(|d| (Path::new(d.path.as_ref()), d.controllers.get().contains("\"freezer\""), d.v2))), init_state)
     }
 
@@ -820,19 +825,23 @@ mod tests {
         // list asks the saved text (is_frozen_seen_saved), state the Cgroup: the same
         // answer for a hybrid layout's v1 freezer, a cgroup2-only one, and none.
         let tmp = std::env::temp_dir().join(format!("berth-freezer-test-{}", std::process::id()));
-        let (fz, un, mem) = (tmp.join("freezer/c"), tmp.join("unified/c"), tmp.join("memory/c"));
-        for d in [&fz, &un, &mem] {
+        // A cgroup2 directory whose name is the quoted word "freezer": the saved text
+        // holds it with its quotes escaped, so it is not taken for a v1 freezer.
+        let (fz, un, mem, unq) = (tmp.join("freezer/c"), tmp.join("unified/c"), tmp.join("memory/c"), tmp.join("unified/\"freezer\""));
+        for d in [&fz, &un, &mem, &unq] {
             fs::create_dir_all(d).unwrap();
         }
         let dir = |p: &Path, c: &[&str], v2| Dir { path: p.into(), mount: p.parent().unwrap().into(), controllers: c.iter().map(|s| s.to_string()).collect(), v2 };
         let hybrid = Cgroup { dirs: vec![dir(&mem, &["memory"], false), dir(&un, &[], true), dir(&fz, &["freezer"], false)], created: vec![], driver: Driver::Cgroupfs };
         let v2 = Cgroup { dirs: vec![dir(&un, &[], true)], created: vec![], driver: Driver::Cgroupfs };
         let none = Cgroup { dirs: vec![dir(&mem, &["memory"], false)], created: vec![], driver: Driver::Cgroupfs };
+        let quoted = Cgroup { dirs: vec![dir(&unq, &[], true)], created: vec![], driver: Driver::Cgroupfs };
         let mut seen = Vec::new();
         for (frozen_v1, frozen_v2) in [("FROZEN\n", "1\n"), ("THAWED\n", "0\n")] {
             fs::write(fz.join("freezer.state"), frozen_v1).unwrap();
             fs::write(un.join("cgroup.freeze"), frozen_v2).unwrap();
-            for cg in [&hybrid, &v2, &none] {
+            fs::write(unq.join("cgroup.freeze"), frozen_v2).unwrap();
+            for cg in [&hybrid, &v2, &none, &quoted] {
                 let saved = serde_json::to_string(cg).unwrap();
                 for init in ['R', 'S', 'D', 'T'] {
                     let own = cg.is_frozen_seen(init);
@@ -844,7 +853,9 @@ mod tests {
         // Both answers occurred: v1 frozen only when the init is not 'R'/'S', v2 always read.
         fs::write(fz.join("freezer.state"), "FROZEN\n").unwrap();
         fs::write(un.join("cgroup.freeze"), "1\n").unwrap();
+        fs::write(unq.join("cgroup.freeze"), "1\n").unwrap();
         assert!(hybrid.is_frozen_seen('D') && !hybrid.is_frozen_seen('S') && v2.is_frozen_seen('S'));
+        assert!(Cgroup::is_frozen_seen_saved(&serde_json::to_string(&quoted).unwrap(), 'S'));
         assert!(seen.contains(&true) && seen.contains(&false));
         assert!(!Cgroup::is_frozen_seen_saved("not json", 'D'));
         fs::remove_dir_all(&tmp).unwrap();
