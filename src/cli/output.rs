@@ -11,22 +11,25 @@ fn user_name(uid: u32) -> String {
 }
 
 /// Go's text/tabwriter as runc configures it (minwidth 12, padding 3): every column but
-/// the last is padded to its widest cell plus 3, and to at least 12.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; cols];
+/// the last is padded to its widest cell plus 3, and to at least 12. Written into one
+/// string, with no string made per cell.
+pub fn table<const N: usize>(rows: &[[&str; N]]) -> String {
+    let mut widths = [0usize; N];
+    let mut size = 0;
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+            size += c.len();
         }
     }
-    let mut out = String::new();
+    let pad: usize = widths.iter().take(N.saturating_sub(1)).map(|w| (w + 3).max(12)).sum();
+    let mut out = String::with_capacity(size + rows.len() * (pad + 1));
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             out.push_str(c);
-            if i + 1 < r.len() {
+            if i + 1 < N {
                 let w = (widths[i] + 3).max(12);
-                out.push_str(&" ".repeat(w - c.chars().count()));
+                out.extend(std::iter::repeat_n(' ', w - c.chars().count()));
             }
         }
         out.push('\n');
@@ -62,9 +65,12 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
         }
         return Ok(0);
     }
-    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for v in items {
-        rows.push(vec![v.id, v.pid.to_string(), v.status.as_str().to_string(), v.bundle.to_string_lossy().into_owned(), v.created, v.owner]);
+    let pids: Vec<String> = items.iter().map(|v| v.pid.to_string()).collect();
+    let bundles: Vec<_> = items.iter().map(|v| v.bundle.to_string_lossy()).collect();
+    let mut rows = Vec::with_capacity(items.len() + 1);
+    rows.push(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    for ((v, pid), bundle) in items.iter().zip(&pids).zip(&bundles) {
+        rows.push([&v.id, pid, v.status.as_str(), bundle, &v.created, &v.owner]);
     }
     stdout::print(&table(&rows));
     Ok(0)
@@ -131,8 +137,7 @@ mod tests {
 
     #[test]
     fn table_pads_like_tabwriter() {
-        let rows = vec![vec!["ID".to_string(), "PID".into(), "X".into()], vec!["a-long-container-id".into(), "1".into(), "y".into()]];
-        let t = table(&rows);
+        let t = table(&[["ID", "PID", "X"], ["a-long-container-id", "1", "y"]]);
         let first: Vec<&str> = t.lines().collect();
         assert_eq!(first[0], format!("ID{}PID{}X", " ".repeat(22 - 2), " ".repeat(12 - 3)));
         assert!(first[1].starts_with("a-long-container-id   1"));
