@@ -49,6 +49,9 @@ build:
 	@[ ! bench/hot-symbols.txt -nt $(BERTH_RELEASE) ] || rm -f $(BERTH_RELEASE) $$(ls target/$(TARGET)/release/deps/berth-* 2>/dev/null | grep -v "\.d$$")
 	CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="$(RELEASE_FLAGS)" $(CARGO) build --release --target $(TARGET)
 	strip $(BERTH_RELEASE)
+	@# The ELF type (2 bytes at offset 16): 2 an executable at a fixed address, 3 a PIE.
+	@t=$$(od -An -tu2 -j16 -N2 $(BERTH_RELEASE) | tr -d ' '); want=$$([ "$(PIE)" = 1 ] && echo 3 || echo 2); \
+	  [ "$$t" = "$$want" ] || { echo "$(BERTH_RELEASE): ELF type $$t, expected $$want (PIE=$(PIE))" >&2; exit 1; }
 
 release-flags:
 	@echo "$(RELEASE_FLAGS)"
