@@ -430,22 +430,12 @@ pub fn open_root(root: &Path) -> Result<Option<File>, Error> {
     }
 }
 
-/// `f` given "<id>" or "<id>/<file>" as a C string, built on the stack (an id is at most
-/// 1024 bytes, and `list` makes two such paths per container).
+/// `f` given "<id>" or "<id>/<file>" as a C string, built on the stack.
 fn with_path<R>(id: &str, file: Option<&str>, f: impl FnOnce(&std::ffi::CStr) -> R) -> Option<R> {
-    let mut buf = [0u8; 1100];
-    let parts: [&[u8]; 3] = match file {
-        Some(file) => [id.as_bytes(), b"/", file.as_bytes()],
-        None => [id.as_bytes(), b"", b""],
-    };
-    let mut len = 0;
-    for p in parts {
-        buf.get_mut(len..len + p.len())?.copy_from_slice(p);
-        len += p.len();
+    match file {
+        Some(file) => util::fs::with_c_path(&[id.as_bytes(), b"/", file.as_bytes()], f),
+        None => util::fs::with_c_path(&[id.as_bytes()], f),
     }
-    // A NUL inside (none is in a valid id) ends the string early: refused, not cut.
-    let c = std::ffi::CStr::from_bytes_until_nul(buf.get(..=len)?).ok().filter(|c| c.to_bytes().len() == len)?;
-    Some(f(c))
 }
 
 fn stat_at(root: &File, id: &str, file: Option<&str>) -> Option<libc::stat> {

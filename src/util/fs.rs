@@ -51,6 +51,20 @@ fn create_unique(dir: &Path, name: &str, mode: u32) -> io::Result<(std::path::Pa
     Err(last)
 }
 
+/// `f` given `parts` joined into one C string, built on the stack (hot paths make one per
+/// container: `list`). None when they do not fit 1100 bytes (a container id is at most
+/// 1024) or hold a NUL (refused, not cut short).
+pub fn with_c_path<R>(parts: &[&[u8]], f: impl FnOnce(&std::ffi::CStr) -> R) -> Option<R> {
+    let mut buf = [0u8; 1100];
+    let mut len = 0;
+    for p in parts {
+        buf.get_mut(len..len + p.len())?.copy_from_slice(p);
+        len += p.len();
+    }
+    let c = std::ffi::CStr::from_bytes_until_nul(buf.get(..=len)?).ok().filter(|c| c.to_bytes().len() == len)?;
+    Some(f(c))
+}
+
 /// Reads a small kernel-made file (procfs, cgroupfs) with one read(2) into a stack
 /// buffer: such files hand over their whole content on the first read when it fits, and
 /// report size 0, so a growing read would probe 32, 64, 128... bytes (six reads for a
@@ -107,27 +121,6 @@ pub fn open_cloexec(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_atomic_write_never_follows_a_link_planted_at_its_temporary_name() {
-        let d = std::env::temp_dir().join(format!("berth-atomic-{}", std::process::id()));
-        fs::create_dir_all(&d).unwrap();
-        let canary = d.join("canary");
-        fs::write(&canary, "canary").unwrap();
-        // Links at the names the old scheme used (.NAME.PID.tmp) and a few others.
-        for n in [format!(".pid.{}.tmp", std::process::id()), ".pid.tmp".into()] {
-            std::os::unix::fs::symlink(&canary, d.join(n)).unwrap();
-        }
-        write_atomic(&d.join("pid"), b"42", 0o644).unwrap();
-        assert_eq!(fs::read_to_string(d.join("pid")).unwrap(), "42");
-        assert_eq!(fs::read_to_string(&canary).unwrap(), "canary");
-        fs::remove_dir_all(&d).unwrap();
-    }
-}
-
 /// The names in a directory (not `.` and `..`), read through a close-on-exec duplicate of
 /// `dir` (an O_RDONLY directory fd).
 pub fn dir_names(dir: std::os::fd::BorrowedFd) -> std::io::Result<Vec<std::ffi::CString>> {
@@ -148,4 +141,34 @@ pub fn dir_names(dir: std::os::fd::BorrowedFd) -> std::io::Result<Vec<std::ffi::
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_never_follows_a_link_planted_at_its_temporary_name() {
+        let d = std::env::temp_dir().join(format!("berth-atomic-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        let canary = d.join("canary");
+        fs::write(&canary, "canary").unwrap();
+        // Links at the names the old scheme used (.NAME.PID.tmp) and a few others.
+        for n in [format!(".pid.{}.tmp", std::process::id()), ".pid.tmp".into()] {
+            std::os::unix::fs::symlink(&canary, d.join(n)).unwrap();
+        }
+        write_atomic(&d.join("pid"), b"42", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(d.join("pid")).unwrap(), "42");
+        assert_eq!(fs::read_to_string(&canary).unwrap(), "canary");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_c_path_is_the_parts_joined_and_refuses_a_nul_or_an_overlong_name() {
+        assert_eq!(with_c_path(&[b"abc", b"/", b"state.json"], |c| c.to_bytes().to_vec()), Some(b"abc/state.json".to_vec()));
+        assert_eq!(with_c_path(&[b"a\0b"], |_| ()), None, "a NUL inside is refused, not cut short");
+        let long = [b'x'; 1099];
+        assert_eq!(with_c_path(&[&long], |c| c.to_bytes().len()), Some(1099));
+        assert_eq!(with_c_path(&[&long, b"y"], |_| ()), None);
+    }
 }

@@ -136,7 +136,6 @@ impl ProcFs {
     /// "stat") into `buf`: the bytes read. No allocation: `list` reads every container's
     /// init so.
     pub fn read_pid_into(&self, pid: u32, name: &str, buf: &mut [u8]) -> io::Result<usize> {
-        let mut path = [0u8; 48];
         let mut digits = [0u8; 10];
         let (mut n, mut i) = (pid, digits.len());
         loop {
@@ -147,16 +146,11 @@ impl ProcFs {
                 break;
             }
         }
-        let (d, name) = (&digits[i..], name.as_bytes());
-        let len = d.len() + 1 + name.len();
-        if name.is_empty() || len >= path.len() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        path[..d.len()].copy_from_slice(d);
-        path[d.len()] = b'/';
-        path[d.len() + 1..len].copy_from_slice(name);
-        let c = std::ffi::CStr::from_bytes_until_nul(&path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let mut f = self.open_checked(c, libc::O_RDONLY)?;
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+        let mut f = super::fs::with_c_path(&[&digits[i..], b"/", name.as_bytes()], |c| self.open_checked(c, libc::O_RDONLY)).ok_or_else(invalid)??;
         loop {
             match f.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
