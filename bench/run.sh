@@ -175,7 +175,7 @@ done
 
 # 9-13. Under the engines (containerd with either shim, podman, docker): bench/engines.sh.
 if [ $SMOKE = 0 ] && [ "${ENGINES:-1}" = 1 ]; then
-  SHIM=${SHIM:-$PWD/target/release/containerd-shim-berth-v2}
+  SHIM=${SHIM:-$(dirname "$BERTH")/containerd-shim-berth-v2}
   RUNS=$RUNS WARM=$WARM bash bench/engines.sh "$RESULTS" "$BERTH" "$SHIM"
 fi
 

@@ -18,6 +18,10 @@ mod oom;
 mod serve;
 mod task;
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -158,8 +162,12 @@ impl containerd_shim::Shim for Shim {
 fn main() {
     // One malloc arena for all threads: the shim's threads mostly wait, and an arena per
     // thread (glibc's default, up to 8 per core) is heap each shim keeps for nothing.
+    // (The musl build's dlmalloc has one already.)
     // SAFETY: mallopt before any thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1)
+    };
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let flags = match containerd_shim::parse(&args) {
         Ok(f) => f,
