@@ -3,8 +3,8 @@
 //! relies on being single-threaded when it clones (process/clone.rs): no lock can then
 //! be held by a thread that does not exist in the child. The shim has threads (ttrpc,
 //! the reaper, relays), so every operation that clones or runs hooks happens in a
-//! *helper*: a fork(2) of the shim (glibc's fork, whose handlers leave malloc
-//! consistent), single-threaded, that sets the process's stdio, calls the library and
+//! *helper*: a fork(2) of the shim (the libc's fork, glibc's or musl's, which holds the
+//! libc's malloc lock across the fork: the shim must use that allocator), single-threaded, that sets the process's stdio, calls the library and
 //! reports one result over a pipe. No binary is executed. The helper exits at once; the
 //! container's process is reparented to the shim (a subreaper), which reaps it.
 //!
@@ -53,7 +53,7 @@ pub struct Outcome {
 pub fn run(rt: &Runtime, job: Job, stdio: Option<Stdio>, on_fork: impl FnOnce(i32)) -> std::io::Result<Outcome> {
     let (result_r, result_w) = pipe()?;
     let (log_r, log_w) = pipe()?;
-    // SAFETY: glibc's fork; the child below only runs the library's single-threaded code
+    // SAFETY: the libc's fork; the child below only runs the library's single-threaded code
     // and leaves through _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -108,5 +108,57 @@ fn answer(fd: &OwnedFd, text: &str) -> ! {
     unsafe {
         libc::write(fd.as_raw_fd(), text.as_ptr().cast(), text.len());
         libc::_exit(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The helper allocates after fork(2) while the shim's other threads allocate: the
+    /// allocator must be one the libc keeps consistent across fork. With dlmalloc as the
+    /// global allocator (tried on musl) a child forked while another thread held its lock
+    /// waits forever; so each child here must exit within 5 s.
+    #[test]
+    fn a_fork_while_another_thread_allocates_can_allocate() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let churn = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let v: Vec<Vec<u8>> = (0..64).map(|i| vec![0u8; 16 + i * 37]).collect();
+                std::hint::black_box(v);
+            }
+        });
+        for _ in 0..300 {
+            // SAFETY: the child only allocates, frees and leaves through _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                let v: Vec<String> = (0..32).map(|i| "x".repeat(i * 50)).collect();
+                std::hint::black_box(v);
+                // SAFETY: _exit, no unwinding in the child.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                // SAFETY: waitpid of our own child.
+                let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if r == pid {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    // SAFETY: the child is ours; killed and reaped before failing.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    panic!("a forked child hung allocating (the allocator's lock was held across fork)");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
     }
 }

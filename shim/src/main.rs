@@ -18,10 +18,10 @@ mod oom;
 mod serve;
 mod task;
 
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
+// No allocator of its own (berth's binary brings dlmalloc on musl): the helpers are
+// fork(2)s of this multi-threaded process that allocate, and only the libc's malloc (glibc's
+// or musl's) is held consistent across fork. With dlmalloc a helper forked while another
+// thread held its lock hung (make bench, the 8th of 20 containers); helper.rs's test.
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -162,7 +162,7 @@ impl containerd_shim::Shim for Shim {
 fn main() {
     // One malloc arena for all threads: the shim's threads mostly wait, and an arena per
     // thread (glibc's default, up to 8 per core) is heap each shim keeps for nothing.
-    // (The musl build's dlmalloc has one already.)
+    // (musl's malloc has no per-thread arenas.)
     // SAFETY: mallopt before any thread exists.
     #[cfg(target_env = "gnu")]
     unsafe {
