@@ -44,6 +44,8 @@ endif
 ifneq ($(shell command -v ld.lld),)
 RELEASE_FLAGS += -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--pack-dyn-relocs=relr $(ORDERING)
 endif
+# berth's and the shim's release builds: stripped after the link (see build).
+RELEASE_BUILD = CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="$(RELEASE_FLAGS)" $(CARGO) build --release --target $(TARGET)
 DEMO_BUNDLE := bundles/demo
 
 .PHONY: all build shim release-flags release-target layout deps demo test unit integration cgroupv2 systemd engines conformance conformance-results faults fuzz fuzz-smoke image-tests bench bench-image clean
@@ -57,14 +59,14 @@ all: build
 # cargo does not track the ordering file: a newer one forces the relink.
 build:
 	@[ ! bench/hot-symbols.txt -nt $(BERTH_RELEASE) ] || rm -f $(BERTH_RELEASE) $$(ls target/$(TARGET)/release/deps/berth-* 2>/dev/null | grep -v "\.d$$")
-	CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="$(RELEASE_FLAGS)" $(CARGO) build --release --target $(TARGET)
+	$(RELEASE_BUILD)
 	strip $(BERTH_RELEASE)
 	@# The ELF type (2 bytes at offset 16): 2 an executable at a fixed address, 3 a PIE.
 	@t=$$(od -An -tu2 -j16 -N2 $(BERTH_RELEASE) | tr -d ' '); want=$$([ "$(PIE)" = 1 ] && echo 3 || echo 2); \
 	  [ "$$t" = "$$want" ] || { echo "$(BERTH_RELEASE): ELF type $$t, expected $$want (PIE=$(PIE))" >&2; exit 1; }
 
 shim:
-	CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="$(RELEASE_FLAGS)" $(CARGO) build --release --target $(TARGET) -p containerd-shim-berth-v2
+	$(RELEASE_BUILD) -p containerd-shim-berth-v2
 	strip $(SHIM_RELEASE)
 
 release-flags:
