@@ -88,41 +88,48 @@ pub fn run(runtime_id: &str, flags: Flags) -> Result<(), Error> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
         return Err(io("become a subreaper")(std::io::Error::last_os_error()));
     }
-    containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
-    let ttrpc_address = std::env::var("TTRPC_ADDRESS").map_err(|_| Error::InvalidArgument("TTRPC_ADDRESS is not set".into()))?;
-    let mut shim = Shim::new(runtime_id, &flags, &mut Config::default());
-    let service: Arc<dyn containerd_shim::Task + Send + Sync> = Arc::new(shim.service(&ttrpc_address)?);
-    let mut methods = create_task(service.clone());
-    let v2: Vec<_> = create_task(service).into_iter().map(|(name, m)| (name.replace("/containerd.task.v3.", "/containerd.task.v2."), m)).collect();
-    methods.extend(v2);
-
     let Some(listener) = listen(&flags.socket)? else {
         return Ok(());
     };
-    // containerd keeps one connection; a worker blocks in each Wait. One idle worker at
-    // least, two started, at most three idle kept (ttrpc wants min < default < max; its
-    // default 1 < 3 < 5 keeps more threads, each with its stack, for nothing).
-    let server = match Server::new()
-        .set_thread_count_min(1)
-        .set_thread_count_default(2)
-        .set_thread_count_max(3)
-        .add_listener(listener.into_raw_fd())
-        .map(|s| s.register_service(methods))
-        .and_then(|mut s| s.start().map(|()| s))
-    {
+    // `start` reads our stdout to its end, and containerd dials the socket once it has the
+    // address: release stdout as soon as the socket listens (the crate's
+    // signal_server_started). containerd's connection waits in the backlog, and its first
+    // request in the socket, while the rest is set up.
+    // SAFETY: dup2 of the process's own standard fds.
+    unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
+    let (server, mut shim) = match serve(runtime_id, &flags, listener) {
         Ok(s) => s,
         Err(e) => {
             // Nothing serves the socket: leave no socket file for containerd to dial.
             let _ = std::fs::remove_file(socket_path(&flags.socket));
-            return Err(e.into());
+            return Err(e);
         }
     };
-    // `start` reads our stdout to its end: release it (the crate's signal_server_started).
-    // SAFETY: dup2 of the process's own standard fds.
-    unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
     std::thread::Builder::new().name("reaper".into()).spawn(move || reap(signals)).map_err(io("start the reaper"))?;
     shim.wait();
     server.shutdown();
     let _ = std::fs::remove_file(socket_path(&flags.socket));
     Ok(())
+}
+
+/// The service and its server, on the socket `start` already handed to containerd.
+fn serve(runtime_id: &str, flags: &Flags, listener: UnixListener) -> Result<(Server, Shim), Error> {
+    containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
+    let ttrpc_address = std::env::var("TTRPC_ADDRESS").map_err(|_| Error::InvalidArgument("TTRPC_ADDRESS is not set".into()))?;
+    let shim = Shim::new(runtime_id, flags, &mut Config::default());
+    let service: Arc<dyn containerd_shim::Task + Send + Sync> = Arc::new(shim.service(&ttrpc_address)?);
+    let mut methods = create_task(service.clone());
+    let v2: Vec<_> = create_task(service).into_iter().map(|(name, m)| (name.replace("/containerd.task.v3.", "/containerd.task.v2."), m)).collect();
+    methods.extend(v2);
+    // containerd keeps one connection; a worker blocks in each Wait. One idle worker at
+    // least, two started, at most three idle kept (ttrpc wants min < default < max; its
+    // default 1 < 3 < 5 keeps more threads, each with its stack, for nothing).
+    let mut server = Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
+        .add_listener(listener.into_raw_fd())?
+        .register_service(methods);
+    server.start()?;
+    Ok((server, shim))
 }
