@@ -49,6 +49,8 @@ eq "run: only stdio reaches the container" "0 1 2 3" "$(timeout 60 $C run $R --r
 timeout 60 $C run -d $R --memory-limit 67108864 $IMG d1 sleep 1000 >/dev/null 2>&1
 eq "run -d: task running" RUNNING "$($C task ls | awk '$1=="d1" {print $3}')"
 pid=$($C task ls | awk '$1=="d1" {print $2}')
+rootfs=$W/state/io.containerd.runtime.v2.task/default/d1/rootfs
+check "run -d: the task's rootfs is mounted" mountpoint -q "$rootfs"
 mem=$(awk -F: '$2 == "memory" {print $3}' /proc/$pid/cgroup 2>/dev/null)
 eq "memory limit visible in the cgroup" 67108864 "$(cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes 2>&1)"
 out=$(timeout 60 $C task exec --exec-id e1 d1 sh -c 'echo in-exec; exit 3' 2>&1); rc=$?
@@ -68,6 +70,12 @@ eq "resume" RUNNING "$($C task ls | awk '$1=="d1" {print $3}')"
 timeout 60 $C task kill -s SIGKILL d1 >/dev/null 2>&1
 for _ in $(seq 50); do [ "$($C task ls | awk '$1=="d1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
 eq "kill: task stopped" STOPPED "$($C task ls | awk '$1=="d1" {print $3}')"
+if [ -n "${SHIM:-}" ]; then
+  # berth's shim unmounts a task's rootfs when its init exits, not in the Delete that
+  # follows (task.rs, unmount_early); the runc shim keeps it until Delete.
+  for _ in $(seq 50); do mountpoint -q "$rootfs" || break; sleep 0.1; done
+  check "shim: a stopped task's rootfs is unmounted before its delete" sh -c "! mountpoint -q '$rootfs'"
+fi
 timeout 60 $C run -d $R $IMG d2 sh -c 'sleep 1000 & sleep 1000' >/dev/null 2>&1
 timeout 60 $C task kill -a -s SIGKILL d2 >/dev/null 2>&1
 for _ in $(seq 50); do [ "$($C task ls | awk '$1=="d2" {print $3}')" = STOPPED ] && break; sleep 0.1; done
