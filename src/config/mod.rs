@@ -59,6 +59,16 @@ fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error
         f.read_to_end(&mut data).map_err(read_err)?;
         return parse_json(&data);
     }
+    read_stream(f, too_big)
+}
+
+/// read_document's rare case, a document that is not a regular file. Not inlined: with it,
+/// read_document's frame held a second copy of the whole deserializer's locals (20 KiB of
+/// stack for config.json, on the deepest path of every container start).
+#[inline(never)]
+#[cold]
+fn read_stream<T: serde::de::DeserializeOwned>(f: std::fs::File, too_big: impl Fn(String) -> Error) -> Result<T, Error> {
+    use std::io::Read;
     let mut limited = std::io::BufReader::new(f.take(MAX_DOCUMENT + 1));
     let de = &mut serde_json::Deserializer::from_reader(&mut limited);
     match serde_path_to_error::deserialize(de) {
