@@ -4,9 +4,10 @@
 //! be held by a thread that does not exist in the child. The shim has threads (ttrpc,
 //! the reaper, relays), so every operation that clones or runs hooks happens in a
 //! *helper*: a fork(2) of the shim (the libc's fork, glibc's or musl's, which holds the
-//! libc's malloc lock across the fork: the shim must use that allocator), single-threaded, that sets the process's stdio, calls the library and
-//! reports one result over a pipe. No binary is executed. The helper exits at once; the
-//! container's process is reparented to the shim (a subreaper), which reaps it.
+//! libc's malloc lock across the fork: the shim must use that allocator), single-threaded,
+//! that sets the process's stdio, calls the library and reports one result over a pipe.
+//! No binary is executed. The helper exits at once; the container's process is
+//! reparented to the shim (a subreaper), which reaps it.
 //!
 //! The helper is also the parent the init's parent-death signal watches until Ready:
 //! it lives until the library returns, which is after Ready.
