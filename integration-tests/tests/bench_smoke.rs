@@ -17,3 +17,26 @@ fn bench_harness_runs() {
         assert!(stdout.contains(row), "report lacks {row}: {stdout}");
     }
 }
+
+/// bench/peak_rss.py counts pages exactly: a program that touches 400 KiB more reads
+/// 400 KiB more (getrusage's ru_maxrss, which it replaced as row 5, moves in ~128 KiB
+/// steps on this kernel and fails this). busybox is static: no loader, no library placed
+/// at a random address, so nothing but the buffer differs between the three runs.
+#[test]
+fn peak_rss_counts_every_page() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/peak_rss.py");
+    let peak = |bs: &str| -> i64 {
+        let out = Command::new("python3")
+            .arg(&script)
+            .args(["busybox", "dd", "if=/dev/zero", "of=/dev/null", "count=1"])
+            .arg(format!("bs={bs}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "peak_rss.py failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let (a, b, c) = (peak("400K"), peak("800K"), peak("1200K"));
+    for (lo, hi) in [(a, b), (b, c)] {
+        assert!((hi - lo - 400).abs() <= 8, "400 KiB more touched, peak {lo} -> {hi} KiB");
+    }
+}
