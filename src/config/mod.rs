@@ -30,11 +30,15 @@ pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
 /// (e.g. `process.rlimits[0].type`) and serde's reason, without the Rust type names.
 pub fn parse_json<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, Error> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { "(document)".to_string() } else { field };
-        Error::Parse { field, reason: e.into_inner().to_string() }
-    })
+    serde_path_to_error::deserialize(de).map_err(parse_error)
+}
+
+/// A tracked parse's failure: the field's path (`(document)` for the document itself) and
+/// serde's reason.
+fn parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let field = e.path().to_string();
+    let field = if field == "." { "(document)".to_string() } else { field };
+    Error::Parse { field, reason: e.into_inner().to_string() }
 }
 
 /// The largest config.json or process.json berth reads. runc sets no limit; engines write
@@ -74,11 +78,7 @@ fn read_stream<T: serde::de::DeserializeOwned>(f: std::fs::File, too_big: impl F
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Ok(v),
         Err(_) if limited.get_ref().limit() == 0 => Err(too_big("the stream".into())),
-        Err(e) => {
-            let field = e.path().to_string();
-            let field = if field == "." { "(document)".to_string() } else { field };
-            Err(Error::Parse { field, reason: e.into_inner().to_string() })
-        }
+        Err(e) => Err(parse_error(e)),
     }
 }
 
