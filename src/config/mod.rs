@@ -96,7 +96,7 @@ pub fn load(bundle: &Path) -> Result<Spec, Error> {
             for name in drop_unknown_capabilities(&mut v) {
                 crate::logging::warn(&format!("config.json: process.capabilities: {name:?} is not a capability this kernel interface knows; ignored"));
             }
-            serde_path_to_error::deserialize(v).map_err(|e| Error::Parse { field: e.path().to_string(), reason: e.into_inner().to_string() })
+            serde_path_to_error::deserialize(v).map_err(parse_error)
         }
         other => other,
     }
@@ -139,10 +139,7 @@ fn process_from_value(mut v: serde_json::Value) -> Result<oci_spec::runtime::Pro
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let field = e.path().to_string();
-        Error::Parse { field: if field == "." { "(document)".into() } else { field }, reason: e.into_inner().to_string() }
-    })
+    serde_path_to_error::deserialize(v).map_err(parse_error)
 }
 
 #[cfg(test)]
