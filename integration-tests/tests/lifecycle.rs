@@ -366,16 +366,32 @@ fn a_container_whose_record_holds_its_config_as_older_berths_wrote_it_still_work
     assert_eq!(rec["poststop"], true, "{rec}");
     let config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["process"]["env"][1], "MARK=from-config");
-    // Rewrite it as an older berth did: the config in the record, no config.json, no flags.
+    let cgroup: Value = serde_json::from_slice(&fs::read(dir.join("cgroup.json")).unwrap()).unwrap();
+    assert!(rec.get("cgroup").is_none() && rec.get("freezer").is_some(), "the record names its freezer, its cgroup is beside it: {rec}");
+    // Rewrite it as an older berth did: the config and the cgroup in the record, no
+    // config.json, no cgroup.json, no flags, no freezer.
     rec["config"] = config;
+    rec["cgroup"] = cgroup;
     rec.as_object_mut().unwrap().remove("poststop");
+    rec.as_object_mut().unwrap().remove("freezer");
     fs::write(dir.join("state.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
     fs::remove_file(dir.join("config.json")).unwrap();
+    fs::remove_file(dir.join("cgroup.json")).unwrap();
+    assert_eq!(listed_status(&mut t, "o"), "running");
+    // Its cgroup is found in the record: pause freezes it, list and state see it.
+    t.berth(&["pause", "o"]).ok();
+    assert_eq!(listed_status(&mut t, "o"), "paused");
+    assert_eq!(t.status("o"), "paused");
+    t.berth(&["resume", "o"]).ok();
     assert_eq!(listed_status(&mut t, "o"), "running");
     assert_eq!(t.berth(&["exec", "o", "sh", "-c", "echo $MARK"]).ok().stdout.trim(), "from-config");
     t.berth(&["update", "--pids-limit", "77", "o"]).ok();
     let rec: Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
     assert!(rec.get("config").is_none(), "update moved the config out of the record: {rec}");
+    assert!(rec.get("cgroup").is_none() && rec.get("freezer").is_some() && dir.join("cgroup.json").exists(), "and the cgroup: {rec}");
+    t.berth(&["pause", "o"]).ok();
+    assert_eq!(listed_status(&mut t, "o"), "paused");
+    t.berth(&["resume", "o"]).ok();
     let config: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["linux"]["resources"]["pids"]["limit"], 77, "{config}");
     assert_eq!(t.berth(&["exec", "o", "sh", "-c", "echo $MARK"]).ok().stdout.trim(), "from-config");

@@ -76,7 +76,7 @@ pub enum Driver {
     Systemd(systemd::Scope),
 }
 
-/// A container's cgroup. Saved in state.json as `Saved` (its own type, so that a change
+/// A container's cgroup. Saved in cgroup.json as `Saved` (its own type, so that a change
 /// here cannot change the file by accident).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Saved", from = "Saved")]
@@ -87,7 +87,8 @@ pub struct Cgroup {
     driver: Driver,
 }
 
-/// state.json's `cgroup`, field for field as berth has always written it.
+/// cgroup.json (and the `cgroup` of older berths' state.json), field for field as berth
+/// has always written it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Saved {
     dirs: Vec<Dir>,
@@ -276,6 +277,13 @@ impl Cgroup {
             }
         }
         c
+    }
+
+    /// Whether `made` (this cgroup once made) holds what this record of it does: the same
+    /// directories and driver, and the same directories made, perhaps in another order
+    /// (`make` goes hierarchy by hierarchy, cgroup2 first; each keeps parents first).
+    pub fn records_the_same(&self, made: &Cgroup) -> bool {
+        self.dirs == made.dirs && self.driver == made.driver && self.created.len() == made.created.len() && self.created.iter().all(|d| made.created.contains(d))
     }
 
     /// Makes (or adopts, if they exist) the directories of the cgroup2 hierarchy (`v2`)
@@ -491,6 +499,11 @@ impl Cgroup {
         freezer_among(self.dirs.iter().map(|d| (d.path.as_path(), d.controllers.iter().any(|c| c == "freezer"), d.v2)))
     }
 
+    /// Where the freezer is, as the container's record keeps it for `list`.
+    pub fn freezer_file(&self) -> Option<Freezer> {
+        self.freezer().map(|(file, v2)| Freezer { file, v2 })
+    }
+
     pub fn is_frozen(&self) -> bool {
         self.freezer().is_some_and(|(f, v2)| frozen_in(&f, v2))
     }
@@ -504,7 +517,7 @@ impl Cgroup {
     /// read: a `list` of running containers reads one file less each. cgroup v2's
     /// freezer parks tasks in a signal stop that reads as 'S': its file is always read.
     pub fn is_frozen_seen(&self, init_state: char) -> bool {
-        frozen_seen(self.freezer(), init_state)
+        frozen_seen(self.freezer().as_ref().map(|(f, v2)| (f.as_path(), *v2)), init_state)
     }
 
     /// `is_frozen_seen` of a cgroup as state.json saved it (the record's `cgroup`, as
@@ -533,7 +546,8 @@ impl Cgroup {
             return false;
         }
         let Ok(v) = serde_json::from_str::<View>(saved) else { return false };
-        frozen_seen(freezer_among(v.dirs.iter().map(|d| (Path::new(d.path.as_ref()), d.controllers.get().contains("\"freezer\""), d.v2))), init_state)
+        let freezer = freezer_among(v.dirs.iter().map(|d| (Path::new(d.path.as_ref()), d.controllers.get().contains("\"freezer\""), d.v2)));
+        frozen_seen(freezer.as_ref().map(|(f, v2)| (f.as_path(), *v2)), init_state)
     }
 
     /// Freezes or thaws the cgroup and waits until the kernel reports the new state.
@@ -758,11 +772,26 @@ fn freezer_among<'a>(dirs: impl Iterator<Item = (&'a Path, bool, bool)>) -> Opti
     v2.map(|p| (p.join("cgroup.freeze"), true))
 }
 
+/// A cgroup's freezer file (`freezer.state` of a v1 freezer, or cgroup2's `cgroup.freeze`)
+/// as the container's record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freezer {
+    pub file: PathBuf,
+    pub v2: bool,
+}
+
+impl Freezer {
+    /// `Cgroup::is_frozen_seen` of the cgroup this is the freezer of.
+    pub fn is_frozen_seen(&self, init_state: char) -> bool {
+        frozen_seen(Some((&self.file, self.v2)), init_state)
+    }
+}
+
 /// `is_frozen_seen`'s rule, given the freezer file.
-fn frozen_seen(freezer: Option<(PathBuf, bool)>, init_state: char) -> bool {
+fn frozen_seen(freezer: Option<(&Path, bool)>, init_state: char) -> bool {
     match freezer {
         Some((_, false)) if matches!(init_state, 'R' | 'S') => false,
-        Some((f, v2)) => frozen_in(&f, v2),
+        Some((f, v2)) => frozen_in(f, v2),
         None => false,
     }
 }

@@ -157,6 +157,8 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         created: util::time::now_rfc3339_nano(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
+        // With the cgroup once made (set_cgroup): list reads it of complete records only.
+        freezer: None,
         config: None,
         poststart: false,
         poststop: false,
@@ -304,7 +306,10 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     } else {
         cgroup.add_v2(pid)?;
     }
-    state.cgroup = cgroup.clone();
+    // cgroup.json holds the record of what was to be made; rewritten only if what was
+    // made differs (a systemd scope's directories), with the complete record below.
+    let remade = !state.cgroup.records_the_same(&cgroup);
+    state.set_cgroup(cgroup.clone());
     let hook_state = state.hook_state(Status::Creating);
     let creating = hook_state.to_json();
     if let Err(e) = parent_end.send(&ToInit::Go(hook_state)) {
@@ -344,6 +349,9 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
     state.named_init = true;
     let dir = undo.dir.as_ref().ok_or_else(|| Error::WrongState("state dir lost".into()))?;
     dir.save_config(&serde_json::to_vec(&spec).map_err(|e| config::Error::Other(e.to_string()))?, false)?;
+    if remade {
+        dir.save_cgroup(&state.cgroup, true)?;
+    }
     dir.save(&state)?;
     util::testpoint::hit("create:saved");
     if let Some(pf) = o.pid_file {

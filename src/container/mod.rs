@@ -203,7 +203,13 @@ fn list_of(rt: &Runtime, root: &std::fs::File, ids: &[String]) -> Vec<(OciState,
     for id in ids {
         match state::read_brief(root, id, &mut buf) {
             Some((owner, b)) if !b.creating => {
-                let status = Status::observed(false, || b.init(), || state::fifo_exists(root, id), |init| b.cgroup.is_some_and(|c| crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init)));
+                let frozen = |init| match (&b.freezer, b.cgroup) {
+                    (Some(f), _) => f.is_frozen_seen(init),
+                    // An older berth's record: its cgroup is in it.
+                    (None, Some(c)) => crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init),
+                    (None, None) => false,
+                };
+                let status = Status::observed(false, || b.init(), || state::fifo_exists(root, id), frozen);
                 out.push((OciState::of(b, status), owner));
             }
             Some(_) => {

@@ -35,6 +35,10 @@ pub fn update(rt: &Runtime, id: &str, r: &LinuxResources, patch: &Value) -> Resu
     let text = serde_json::to_vec(&config).map_err(|e| Error::WrongState(format!("the saved config: {e}")))?;
     c.dir.save_config(&text, true)?;
     if c.state.config_moved_out() {
+        // An older berth's record, rewritten as berth writes them now: its cgroup beside it.
+        let cgroup = std::mem::take(&mut c.state.cgroup);
+        c.dir.save_cgroup(&cgroup, true)?;
+        c.state.set_cgroup(cgroup);
         c.dir.save(&c.state)?;
     }
     Ok(warnings)

@@ -1,13 +1,15 @@
 //! The per-container state directory under `--root`: `<root>/<id>/state.json` (the
-//! record every command reads), `config.json` (the config the container was created from,
-//! read only by the commands that need it: exec, update, hooks) and the `exec.fifo` that
-//! holds a created container before `start`.
+//! record every command reads), `cgroup.json` (the container's cgroup: every command that
+//! loads the container reads it, `list` does not), `config.json` (the config the container
+//! was created from, read only by the commands that need it: exec, update, hooks) and the
+//! `exec.fifo` that holds a created container before `start`.
 //!
 //! Concurrency: every command that touches a container holds an exclusive flock on its
 //! directory for as long as it works on it. `create` makes the directory under a
 //! temporary name, locks it, writes a first record into it, and only then renames it into
 //! place (RENAME_NOREPLACE), so no other command can ever see a half-made container: it
-//! either finds nothing, or waits for the lock and finds the state file.
+//! either finds nothing, or waits for the lock and finds the state file (and cgroup.json,
+//! written before the first record).
 //!
 //! A `create` killed half-way (`kill -9` at any moment): the directory always holds a
 //! record of what was made so far (the first one names the cgroup before it is made; the
@@ -32,6 +34,7 @@ use crate::util;
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const CONFIG_FILE: &str = "config.json";
+pub const CGROUP_FILE: &str = "cgroup.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -62,9 +65,11 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
 }
 
 /// What a state file records about a container: `State` with the config of an older
-/// berth's record kept as text; `Brief` (`list`) with it skipped unread and the cgroup
-/// left as the text it is in the file (list looks into it only for where the freezer is,
-/// Cgroup::is_frozen_seen_saved, and only for a live container past `created`).
+/// berth's record kept as text (and its cgroup read from cgroup.json, or from the record
+/// of an older berth); `Brief` (`list`) with the config skipped unread and an older
+/// record's cgroup left as the text it is in the file (list looks into it only for where
+/// the freezer is, Cgroup::is_frozen_seen_saved, and only for a live container past
+/// `created`; a record of now names its freezer file itself, `freezer`).
 pub type State = Record<Option<Box<serde_json::value::RawValue>>>;
 pub type Brief<'a> = Record<serde::de::IgnoredAny, Option<&'a serde_json::value::RawValue>>;
 
@@ -92,8 +97,16 @@ pub struct Record<C, G = Cgroup> {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    #[serde(default)]
+    /// The cgroup: in cgroup.json beside the record (the 2 KiB of a v1 host's ten
+    /// directories were four fifths of each record, which `list` read and skipped for
+    /// every container); in the record itself from older berths. Never written here.
+    #[serde(default, skip_serializing)]
     pub cgroup: G,
+    /// The cgroup's freezer file, where `list` looks for a paused container (from the
+    /// cgroup by `State::set_cgroup`). Absent from records of older berths and where the
+    /// container has no freezer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freezer: Option<crate::cgroups::Freezer>,
     /// The config.json the container was created from, in the records of berths that
     /// kept it there (it is in `config.json` beside the record now: most commands, and
     /// list for every container, read the record alone). Never written.
@@ -232,6 +245,12 @@ impl<C, G> Record<C, G> {
 }
 
 impl State {
+    /// Sets the cgroup and the freezer file recorded with it.
+    pub fn set_cgroup(&mut self, cgroup: Cgroup) {
+        self.freezer = cgroup.freezer_file();
+        self.cgroup = cgroup;
+    }
+
     /// Whether the container's config has hooks of `kind` (poststart or poststop). An
     /// older berth's record holds the config itself: a mention of the kind counts.
     pub fn has_hooks(&self, kind: crate::hooks::Kind) -> bool {
@@ -298,7 +317,8 @@ fn flock(f: &File, path: &Path) -> Result<(), Error> {
 }
 
 impl ContainerDir {
-    /// Creates `<root>/<id>` atomically, already locked, holding `first` as its state.
+    /// Creates `<root>/<id>` atomically, already locked, holding `first` as its state (and
+    /// its cgroup in cgroup.json).
     pub fn create(root: &Path, id: &str, first: &State) -> Result<ContainerDir, Error> {
         validate_id(id)?;
         ensure_root(root)?;
@@ -320,7 +340,7 @@ impl ContainerDir {
             }
         };
         let mut dir = ContainerDir { id: id.to_string(), path: tmp.clone(), owner: nix::unistd::geteuid().as_raw(), lock };
-        let moved = flock(&dir.lock, &tmp).and_then(|()| dir.save(first)).and_then(|()| {
+        let moved = flock(&dir.lock, &tmp).and_then(|()| dir.save_cgroup(&first.cgroup, false)).and_then(|()| dir.save(first)).and_then(|()| {
             crate::util::testpoint::hit("create:first-record");
             rename_noreplace(&tmp, &path, id)
         });
@@ -375,10 +395,19 @@ impl ContainerDir {
         self.path.join(EXEC_FIFO)
     }
 
+    /// The record, with its cgroup from cgroup.json; an older berth's record, which has no
+    /// cgroup.json, holds its cgroup itself.
     pub fn load(&self) -> Result<State, Error> {
         let p = self.path.join(STATE_FILE);
         let data = fs::read(&p).map_err(|source| Error::Io { what: "cannot read", path: p.clone(), source })?;
-        serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })
+        let mut state: State = serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })?;
+        let p = self.path.join(CGROUP_FILE);
+        match fs::read(&p) {
+            Ok(data) => state.cgroup = serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { what: "cannot read", path: p, source }),
+        }
+        Ok(state)
     }
 
     /// The config the container was created from, as JSON text: `config.json`, or the
@@ -402,6 +431,20 @@ impl ContainerDir {
         written.map_err(|source| Error::Io { what: "cannot write", path: p, source })
     }
 
+    /// Writes the cgroup beside the record. `atomic`: replacing one (a create's record
+    /// of what it is about to make, once made; an older berth's record rewritten); the
+    /// first is written before the record, in a directory no one else can see yet.
+    pub fn save_cgroup(&self, cgroup: &Cgroup, atomic: bool) -> Result<(), Error> {
+        let p = self.path.join(CGROUP_FILE);
+        let data = serde_json::to_vec(cgroup).map_err(|e| Error::Corrupt { path: p.clone(), reason: e.to_string() })?;
+        let written = match atomic {
+            true => util::fs::write_atomic(&p, &data, 0o600),
+            false => util::fs::write_new(&p, &data, 0o600),
+        };
+        written.map_err(|source| Error::Io { what: "cannot write", path: p, source })
+    }
+
+    /// Writes the record (without the cgroup: `save_cgroup`).
     pub fn save(&self, state: &State) -> Result<(), Error> {
         let p = self.path.join(STATE_FILE);
         let data = serde_json::to_vec(state).map_err(|e| Error::Corrupt { path: p.clone(), reason: e.to_string() })?;
@@ -577,6 +620,7 @@ mod tests {
             created: "now".into(),
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
+            freezer: None,
             config: Default::default(),
             poststart: false,
             poststop: false,
@@ -602,6 +646,39 @@ mod tests {
         fs::create_dir_all(root.join(".creating-c2-12345")).unwrap();
         assert!(ContainerDir::open_any(&root, "c2").unwrap().is_none());
         assert!(!root.join(".creating-c2-12345").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_cgroup_is_kept_beside_the_record_and_an_older_records_own_still_reads() {
+        let root = std::env::temp_dir().join(format!("berth-cgroup-test-{}", std::process::id()));
+        let cg = Cgroup::for_container(false, false, Some(Path::new("/berth-unit-test/c")), "c").unwrap();
+        assert_ne!(cg, Cgroup::default(), "this host has cgroup hierarchies");
+        let mut r = record("c");
+        r.set_cgroup(cg.clone());
+        r.creating = false;
+        let d = ContainerDir::create(&root, "c", &r).unwrap();
+        let text = fs::read_to_string(d.path.join(STATE_FILE)).unwrap();
+        assert!(!text.contains("\"cgroup\"") && !text.contains("\"dirs\""), "the record holds no cgroup: {text}");
+        assert_eq!(d.load().unwrap().cgroup, cg);
+        // list reads the record alone: the freezer's file is named in it.
+        let f = open_root(&root).unwrap().unwrap();
+        let mut buf = Vec::new();
+        let (_, b) = read_brief(&f, "c", &mut buf).unwrap();
+        assert!(b.cgroup.is_none());
+        assert_eq!(b.freezer, cg.freezer_file());
+        assert!(b.freezer.is_some(), "this host has a freezer");
+        // An older berth's record: the cgroup in it, no cgroup.json, no freezer.
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["cgroup"] = serde_json::to_value(&cg).unwrap();
+        v.as_object_mut().unwrap().remove("freezer");
+        fs::write(d.path.join(STATE_FILE), v.to_string()).unwrap();
+        fs::remove_file(d.path.join(CGROUP_FILE)).unwrap();
+        assert_eq!(d.load().unwrap().cgroup, cg);
+        let mut buf = Vec::new();
+        let (_, b) = read_brief(&f, "c", &mut buf).unwrap();
+        assert!(b.freezer.is_none() && b.cgroup.is_some_and(|c| c.get().contains("\"freezer\"")));
+        drop(d);
         fs::remove_dir_all(&root).unwrap();
     }
 
