@@ -41,36 +41,43 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, Failure> {
     if format != "table" && format != "json" {
         return Err(fail(format!("invalid format option {format:?}")));
     }
-    let mut items = Vec::new();
-    let mut names: std::collections::HashMap<u32, String> = Default::default();
-    for (mut v, uid) in crate::container::list(rt)? {
-        v.owner = names.entry(uid).or_insert_with(|| user_name(uid)).clone();
-        items.push(v);
-    }
+    let items = crate::container::list(rt)?;
     if quiet {
         let mut out = String::new();
-        for v in &items {
+        for (v, _) in &items {
             out.push_str(&v.id);
             out.push('\n');
         }
         stdout::print(&out);
         return Ok(0);
     }
+    // Each owner's name looked up once, and borrowed by every row (not copied into each).
+    let mut names: std::collections::HashMap<u32, String> = Default::default();
+    for (_, uid) in &items {
+        names.entry(*uid).or_insert_with(|| user_name(*uid));
+    }
     if format == "json" {
         // runc encodes an empty list as null (a nil Go slice).
         if items.is_empty() {
             stdout::println("null");
         } else {
+            let items: Vec<_> = items
+                .into_iter()
+                .map(|(mut v, uid)| {
+                    v.owner = names.get(&uid).cloned().unwrap_or_default();
+                    v
+                })
+                .collect();
             stdout::println(&serde_json::to_string(&items)?);
         }
         return Ok(0);
     }
-    let pids: Vec<String> = items.iter().map(|v| v.pid.to_string()).collect();
-    let bundles: Vec<_> = items.iter().map(|v| v.bundle.to_string_lossy()).collect();
+    let pids: Vec<String> = items.iter().map(|(v, _)| v.pid.to_string()).collect();
+    let bundles: Vec<_> = items.iter().map(|(v, _)| v.bundle.to_string_lossy()).collect();
     let mut rows = Vec::with_capacity(items.len() + 1);
     rows.push(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
-    for ((v, pid), bundle) in items.iter().zip(&pids).zip(&bundles) {
-        rows.push([&v.id, pid, v.status.as_str(), bundle, &v.created, &v.owner]);
+    for (((v, uid), pid), bundle) in items.iter().zip(&pids).zip(&bundles) {
+        rows.push([&v.id, pid, v.status.as_str(), bundle, &v.created, names.get(uid).map_or("", String::as_str)]);
     }
     stdout::print(&table(&rows));
     Ok(0)

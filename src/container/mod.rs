@@ -201,24 +201,21 @@ fn list_of(rt: &Runtime, root: &std::fs::File, ids: &[String]) -> Vec<(OciState,
     let mut out = Vec::with_capacity(ids.len());
     let mut buf = Vec::with_capacity(16 * 1024);
     for id in ids {
-        match state::read_brief(root, id, &mut buf) {
-            Some((owner, b)) if !b.creating => {
-                let frozen = |init| match (&b.freezer, b.cgroup) {
-                    (Some(f), _) => f.is_frozen_seen(init),
-                    // An older berth's record: its cgroup is in it.
-                    (None, Some(c)) => crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init),
-                    (None, None) => false,
-                };
-                let status = Status::observed(false, || b.init(), || state::fifo_exists(root, id), frozen);
-                out.push((OciState::of(b, status), owner));
+        let Some((owner, b)) = state::read_brief(root, id, &mut buf) else { continue };
+        if b.creating {
+            if let Ok(c) = Container::load(rt, id) {
+                out.push(c.into_oci_state());
             }
-            Some(_) => {
-                if let Ok(c) = Container::load(rt, id) {
-                    out.push(c.into_oci_state());
-                }
-            }
-            None => {}
+            continue;
         }
+        let frozen = |init| match (&b.freezer, b.cgroup) {
+            (Some(f), _) => f.is_frozen_seen(init),
+            // An older berth's record: its cgroup is in it.
+            (None, Some(c)) => crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init),
+            (None, None) => false,
+        };
+        let status = Status::observed(false, || b.init(), || state::fifo_exists(root, id), frozen);
+        out.push((OciState::of(b, status), owner));
     }
     out
 }
