@@ -5,6 +5,10 @@
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
+// And its own memcpy, in place of musl's (mem/src/lib.rs). Named so that it is linked.
+#[cfg(target_env = "musl")]
+use berth_mem as _;
+
 fn main() {
     std::process::exit(berth::cli::main())
 }
