@@ -157,6 +157,7 @@ pub fn create(rt: &Runtime, o: &CreateOptions) -> Result<Created, Error> {
         created: util::time::now_rfc3339_nano(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.record(),
+        saved_cgroup: None,
         // With the cgroup once made (set_cgroup): list reads it of complete records only.
         freezer: None,
         config: None,

@@ -208,7 +208,7 @@ fn list_of(rt: &Runtime, root: &std::fs::File, ids: &[String]) -> Vec<(OciState,
             }
             continue;
         }
-        let frozen = |init| match (&b.freezer, b.cgroup) {
+        let frozen = |init| match (&b.freezer, b.saved_cgroup) {
             (Some(f), _) => f.is_frozen_seen(init),
             // An older berth's record: its cgroup is in it.
             (None, Some(c)) => crate::cgroups::Cgroup::is_frozen_seen_saved(c.get(), init),

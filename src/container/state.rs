@@ -64,13 +64,13 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// What a state file records about a container: `State` with the config of an older
-/// berth's record kept as text (and its cgroup read from cgroup.json, or from the record
-/// of an older berth); `Brief` (`list`) with the config skipped unread and an older
-/// record's cgroup left as the text it is in the file (list looks into it only for where
-/// the freezer is, Cgroup::is_frozen_seen_saved, and only for a live container past
-/// `created`; a record of now names its freezer file itself, `freezer`).
-pub type State = Record<Option<Box<serde_json::value::RawValue>>>;
+/// What a state file records about a container: `State` with the config and the cgroup
+/// of an older berth's record kept as text (its cgroup is read from cgroup.json, or from
+/// that text); `Brief` (`list`) with the config skipped unread and an older record's
+/// cgroup left as text in the buffer (list looks into it only for where the freezer is,
+/// Cgroup::is_frozen_seen_saved, and only for a live container past `created`; a record of
+/// now names its freezer file itself, `freezer`).
+pub type State = Record<Option<Box<serde_json::value::RawValue>>, Option<Box<serde_json::value::RawValue>>>;
 pub type Brief<'a> = Record<serde::de::IgnoredAny, Option<&'a serde_json::value::RawValue>>;
 
 /// A record field that can be absent from the file.
@@ -86,7 +86,7 @@ impl<T> Absent for Option<T> {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "C: Serialize + Absent, G: Serialize", deserialize = "C: Deserialize<'de> + Default, G: Deserialize<'de> + Default"))]
-pub struct Record<C, G = Cgroup> {
+pub struct Record<C, G> {
     pub id: String,
     /// The init's pid as seen from the host (runtime namespace).
     pub pid: i32,
@@ -97,11 +97,15 @@ pub struct Record<C, G = Cgroup> {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// The cgroup: in cgroup.json beside the record (the 2 KiB of a v1 host's ten
+    /// The cgroup, from cgroup.json beside the record (the 2 KiB of a v1 host's ten
     /// directories were four fifths of each record, which `list` read and skipped for
-    /// every container); in the record itself from older berths. Never written here.
-    #[serde(default, skip_serializing)]
-    pub cgroup: G,
+    /// every container) or from `saved_cgroup`. Never in the record written now.
+    #[serde(skip)]
+    pub cgroup: Cgroup,
+    /// The cgroup as older berths kept it, in the record: text, parsed by `load` as
+    /// cgroup.json is (one parser of it in the binary, not two).
+    #[serde(default, rename = "cgroup", skip_serializing)]
+    pub saved_cgroup: G,
     /// The cgroup's freezer file, where `list` looks for a paused container (from the
     /// cgroup by `State::set_cgroup`). Absent from records of older berths and where the
     /// container has no freezer.
@@ -402,11 +406,17 @@ impl ContainerDir {
         let data = fs::read(&p).map_err(|source| Error::Io { what: "cannot read", path: p.clone(), source })?;
         let mut state: State = serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })?;
         let p = self.path.join(CGROUP_FILE);
-        match fs::read(&p) {
-            Ok(data) => state.cgroup = serde_json::from_slice(&data).map_err(|e| Error::Corrupt { path: p, reason: e.to_string() })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let data = match fs::read(&p) {
+            Ok(data) => Some(data),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => return Err(Error::Io { what: "cannot read", path: p, source }),
-        }
+        };
+        let (text, path) = match (&data, &state.saved_cgroup) {
+            (Some(d), _) => (d.as_slice(), p),
+            (None, Some(saved)) => (saved.get().as_bytes(), self.path.join(STATE_FILE)),
+            (None, None) => return Ok(state),
+        };
+        state.cgroup = serde_json::from_slice(text).map_err(|e| Error::Corrupt { path, reason: e.to_string() })?;
         Ok(state)
     }
 
@@ -620,6 +630,7 @@ mod tests {
             created: "now".into(),
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
+            saved_cgroup: None,
             freezer: None,
             config: Default::default(),
             poststart: false,
@@ -665,7 +676,7 @@ mod tests {
         let f = open_root(&root).unwrap().unwrap();
         let mut buf = Vec::new();
         let (_, b) = read_brief(&f, "c", &mut buf).unwrap();
-        assert!(b.cgroup.is_none());
+        assert!(b.saved_cgroup.is_none());
         assert_eq!(b.freezer, cg.freezer_file());
         assert!(b.freezer.is_some(), "this host has a freezer");
         // An older berth's record: the cgroup in it, no cgroup.json, no freezer.
@@ -677,7 +688,7 @@ mod tests {
         assert_eq!(d.load().unwrap().cgroup, cg);
         let mut buf = Vec::new();
         let (_, b) = read_brief(&f, "c", &mut buf).unwrap();
-        assert!(b.freezer.is_none() && b.cgroup.is_some_and(|c| c.get().contains("\"freezer\"")));
+        assert!(b.freezer.is_none() && b.saved_cgroup.is_some_and(|c| c.get().contains("\"freezer\"")));
         drop(d);
         fs::remove_dir_all(&root).unwrap();
     }
