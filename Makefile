@@ -4,7 +4,7 @@ CARGO ?= cargo
 # and, with lld, linked with its hot functions together (bench/hot-symbols.txt, made by
 # `make layout`) and packed relocations: peak RSS of a container start 4.1 -> 2.1 MB.
 # (Peak RSS figures in this file are ru_maxrss readings, which this kernel keeps in steps
-# of ~128 KiB; bench/peak_rss.py measures exactly: 1476-1480 KiB at the time of writing.)
+# of ~128 KiB; bench/peak_rss.py measures exactly: 1548 KiB in make bench at 59e8e92.)
 #
 # It is linked with musl where Rust's musl target is installed (`make deps` adds it), else
 # with the host's glibc. A static glibc binary spends ~0.25 ms of every start probing the
